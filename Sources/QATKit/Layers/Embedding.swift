@@ -1,0 +1,23 @@
+/// A lookup table of `[vocab, dim]` vectors; the input holds integer indices as floats.
+///
+/// Quantizer slots: `weight_quantizer`, `output_quantizer`.
+public final class Embedding: Module {
+  /// `[vocab, dim]` table, initialized N(0, 1) as in PyTorch.
+  public let weight: Tensor
+
+  /// Creates a seeded table.
+  public init(_ vocab: Int, _ dim: Int, seed: UInt64 = 0) {
+    var rng = RandomGenerator(seed: seed)
+    weight = .randn([vocab, dim], using: &rng, requiresGrad: true)
+  }
+
+  /// Weight and output quantizer slots.
+  public override class var quantizerSlotNames: [String] { ["weight_quantizer", "output_quantizer"] }
+
+  /// `indices [...]` → `[..., dim]`. Indices must be integers in `0..<vocab`.
+  public override func forward(_ indices: Tensor) -> Tensor {
+    let ids = indices.storage.map { Int($0) }
+    let w = quantize(weight, slot: "weight_quantizer")
+    return quantize(w.embedding(ids, indexShape: indices.shape), slot: "output_quantizer")
+  }
+}

@@ -1,0 +1,19 @@
+/// Layer normalization over the last dimension with learned `weight` (γ) and `bias` (β).
+public final class LayerNorm: Module {
+  /// γ, initialized to 1.
+  public let weight: Tensor
+  /// β, initialized to 0.
+  public let bias: Tensor
+  /// Added to the variance.
+  public let eps: Float
+
+  /// Creates the layer for a last dimension of `dim`.
+  public init(_ dim: Int, eps: Float = 1e-5) {
+    weight = .ones([dim], requiresGrad: true)
+    bias = .zeros([dim], requiresGrad: true)
+    self.eps = eps
+  }
+
+  /// Normalizes `x [..., dim]`.
+  public override func forward(_ x: Tensor) -> Tensor { x.layerNorm(gamma: weight, beta: bias, eps: eps) }
+}

@@ -1,0 +1,35 @@
+/// A fully connected layer `y = x·Wᵀ + b` with PyTorch's layout (`weight` is `[out, in]`)
+/// and default initialization (uniform in ±1/√in for weight and bias).
+///
+/// Quantizer slots: `input_quantizer`, `weight_quantizer`, `output_quantizer`.
+open class Linear: Module {
+  /// `[out, in]` weight.
+  public let weight: Tensor
+  /// `[out]` bias, if any.
+  public let bias: Tensor?
+
+  /// Creates a layer with seeded PyTorch-style initialization.
+  public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, seed: UInt64 = 0) {
+    var rng = RandomGenerator(seed: seed)
+    let bound = 1 / Float(inFeatures).squareRoot()
+    weight = .uniform([outFeatures, inFeatures], low: -bound, high: bound, using: &rng, requiresGrad: true)
+    self.bias = bias ? .uniform([outFeatures], low: -bound, high: bound, using: &rng, requiresGrad: true) : nil
+  }
+
+  /// Input and output feature counts.
+  public var inFeatures: Int { weight.shape[1] }
+  /// Output feature count.
+  public var outFeatures: Int { weight.shape[0] }
+
+  /// Input, weight and output quantizer slots.
+  open override class var quantizerSlotNames: [String] { ["input_quantizer", "weight_quantizer", "output_quantizer"] }
+
+  /// `x [..., in]` → `[..., out]`.
+  open override func forward(_ x: Tensor) -> Tensor {
+    let xq = quantize(x, slot: "input_quantizer")
+    let wq = quantize(weight, slot: "weight_quantizer")
+    var y = Tensor.matmul(xq, transposed: wq)
+    if let bias { y = y + bias }
+    return quantize(y, slot: "output_quantizer")
+  }
+}

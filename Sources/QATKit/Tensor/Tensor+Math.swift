@@ -1,0 +1,76 @@
+extension Tensor {
+  /// Elementwise `e^x`.
+  public func exp() -> Tensor {
+    let out = map(name: "exp") { _expf($0) }
+    return out.recording("exp", inputs: [self]) { g in [g * out.detach()] }
+  }
+
+  /// Elementwise natural logarithm.
+  public func log() -> Tensor {
+    let x = self
+    return map(name: "log") { _logf($0) }.recording("log", inputs: [x]) { g in [g / x.detach()] }
+  }
+
+  /// Elementwise square root.
+  public func sqrt() -> Tensor {
+    let out = map(name: "sqrt") { $0.squareRoot() }
+    return out.recording("sqrt", inputs: [self]) { g in [g / (out.detach() * 2)] }
+  }
+
+  /// Elementwise absolute value; the gradient at 0 is 0.
+  public func abs() -> Tensor {
+    let x = self
+    return map(name: "abs") { Swift.abs($0) }.recording("abs", inputs: [x]) { g in
+      [g * x.map(name: "sign") { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }]
+    }
+  }
+
+  /// Elementwise hyperbolic tangent.
+  public func tanh() -> Tensor {
+    let out = map(name: "tanh") { _tanhf($0) }
+    return out.recording("tanh", inputs: [self]) { g in
+      [g * out.map(name: "dtanh") { 1 - $0 * $0 }]
+    }
+  }
+
+  /// Elementwise logistic sigmoid `1 / (1 + e^-x)`.
+  public func sigmoid() -> Tensor {
+    let out = map(name: "sigmoid") { $0 >= 0 ? 1 / (1 + _expf(-$0)) : _expf($0) / (1 + _expf($0)) }
+    return out.recording("sigmoid", inputs: [self]) { g in
+      [g * out.map(name: "dsigmoid") { $0 * (1 - $0) }]
+    }
+  }
+
+  /// Elementwise rectified linear unit; the gradient at 0 is 0.
+  public func relu() -> Tensor {
+    var out = [Float](repeating: 0, count: count)
+    storage.withUnsafeBufferPointer { p in
+      out.withUnsafeMutableBufferPointer { o in
+        guard let P = p.baseAddress, let O = o.baseAddress else { return }
+        Elementwise.vs(MaxKernel.self, P, 0, O, p.count)
+      }
+    }
+    let x = self
+    return Tensor(shape: shape, storage: out).recording("relu", inputs: [x]) { g in
+      [g * x.gt(0)]
+    }
+  }
+
+  /// Elementwise GELU with the exact error function, `x · Φ(x)` (PyTorch's default).
+  public func gelu() -> Tensor {
+    let x = self
+    let invSqrt2: Float = 0.70710678118654752
+    return map(name: "gelu") { 0.5 * $0 * (1 + _erff($0 * invSqrt2)) }.recording("gelu", inputs: [x]) { g in
+      let invSqrt2Pi: Float = 0.39894228040143268
+      return [g * x.map(name: "dgelu") { 0.5 * (1 + _erff($0 * invSqrt2)) + $0 * invSqrt2Pi * _expf(-0.5 * $0 * $0) }]
+    }
+  }
+
+  /// Clamps values into `[lo, hi]`; the gradient passes where `lo <= x <= hi`.
+  public func clamped(_ lo: Float, _ hi: Float) -> Tensor {
+    let x = self
+    return map(name: "clamp") { Swift.min(Swift.max($0, lo), hi) }.recording("clamp", inputs: [x]) { g in
+      [g * x.map(name: "dclamp") { $0 >= lo && $0 <= hi ? 1 : 0 }]
+    }
+  }
+}
