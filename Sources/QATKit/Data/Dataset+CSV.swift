@@ -9,29 +9,33 @@ extension Dataset {
   /// - Throws: ``DataError/csv(line:_:)`` naming the line and the problem (missing label
   ///   column, wrong field count, a non-numeric value).
   public init(csv text: String, labelColumn: String = "label") throws {
-    var lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-    lines.removeAll { $0.isEmpty }
-    guard let header = lines.first else { throw DataError.csv(line: 1, "empty file") }
+    // Blank lines are skipped but keep their place in the 1-based line numbers of errors.
+    let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated()
+      .map { (number: $0.offset + 1, text: $0.element.trimmingCharacters(in: .whitespaces)) }
+      .filter { !$0.text.isEmpty }
+    guard let header = lines.first?.text, let headerLine = lines.first?.number else {
+      throw DataError.csv(line: 1, "empty file")
+    }
     let names = header.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
     guard let labelIndex = names.firstIndex(of: labelColumn) else {
-      throw DataError.csv(line: 1, "no column '\(labelColumn)' in header (\(names.prefix(6).joined(separator: ", "))...)")
+      throw DataError.csv(line: headerLine, "no column '\(labelColumn)' in header (\(names.prefix(6).joined(separator: ", "))...)")
     }
     let d = names.count - 1
     var features: [Float] = []
     features.reserveCapacity((lines.count - 1) * d)
     var labels: [Int] = []
-    for (i, line) in lines.dropFirst().enumerated() {
+    for (lineNumber, line) in lines.dropFirst() {
       let fields = line.split(separator: ",", omittingEmptySubsequences: false)
       guard fields.count == names.count else {
-        throw DataError.csv(line: i + 2, "\(fields.count) fields, header has \(names.count)")
+        throw DataError.csv(line: lineNumber, "\(fields.count) fields, header has \(names.count)")
       }
       for (j, f) in fields.enumerated() {
         let s = f.trimmingCharacters(in: .whitespaces)
         if j == labelIndex {
-          guard let y = Int(s) else { throw DataError.csv(line: i + 2, "label '\(s)' is not an integer") }
+          guard let y = Int(s) else { throw DataError.csv(line: lineNumber, "label '\(s)' is not an integer") }
           labels.append(y)
         } else {
-          guard let v = Float(s), v.isFinite else { throw DataError.csv(line: i + 2, "'\(s)' in column \(names[j]) is not a number") }
+          guard let v = Float(s), v.isFinite else { throw DataError.csv(line: lineNumber, "'\(s)' in column \(names[j]) is not a number") }
           features.append(v)
         }
       }

@@ -1,0 +1,105 @@
+import QATTestSupport
+import Testing
+
+@testable import QATKit
+
+@Suite("DataTests: CSV")
+struct CSVTests {
+  @Test("parses features and labels in any column, with CRLF line ends")
+  func parse() throws {
+    let d = try Dataset(csv: "a,label,b\r\n1,3,2.5\r\n-4,0,1e-1\r\n")
+    #expect(d.count == 2 && d.featureCount == 2)
+    #expect(d.features == [1, 2.5, -4, 0.1])
+    #expect(d.labels == [3, 0])
+    let e = try Dataset(csv: "x,y\n1,2\n", labelColumn: "x")
+    #expect(e.features == [2] && e.labels == [1])
+  }
+
+  @Test("errors name the line and the problem")
+  func errors() {
+    #expect(throws: DataError.csv(line: 1, "empty file")) { try Dataset(csv: "") }
+    do {
+      _ = try Dataset(csv: "a,b\n1,2\n")
+      Issue.record("expected an error")
+    } catch let DataError.csv(line, message) {
+      #expect(line == 1 && message.contains("label"))
+    } catch { Issue.record("\(error)") }
+    func line(of text: String) -> Int? {
+      do { _ = try Dataset(csv: text); return nil } catch let DataError.csv(line, _) { return line } catch { return -1 }
+    }
+    #expect(line(of: "a,label\n1,2\n3\n") == 3)
+    #expect(line(of: "a,label\nx,2\n") == 2)
+    #expect(line(of: "a,label\n1,2\n1,two\n") == 3)
+    #expect(line(of: "a,label\n1,2\n1,2.5\n") == 3)
+    #expect(line(of: "a,label\nnan,1\n") == 2)
+    // Blank lines are skipped but still counted.
+    #expect(line(of: "a,label\n1,2\n\n\n1,bad\n") == 5)
+    #expect(line(of: "\na,label\n1,x\n") == 3)
+  }
+}
+
+@Suite("DataTests: datasets")
+struct DatasetTests {
+  @Test("size checks, batches, seeded shuffles")
+  func batches() throws {
+    #expect(throws: DataError.self) { try Dataset(features: [1, 2, 3], labels: [0, 1], featureCount: 2) }
+    #expect(throws: DataError.self) { try Dataset(features: [], labels: [], featureCount: 0) }
+    let d = try Dataset(features: (0..<20).map(Float.init), labels: Array(0..<10), featureCount: 2)
+    let plain = d.batches(size: 4)
+    #expect(plain.map(\.labels) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]])
+    #expect(plain[2].inputs.shape == [2, 2] && plain[2].inputs.scalars == [16, 17, 18, 19])
+    let shuffled = d.batches(size: 3, seed: 11)
+    let order = shuffled.flatMap(\.labels)
+    #expect(order.sorted() == Array(0..<10))
+    #expect(order != Array(0..<10))
+    for b in shuffled {  // features travel with their labels
+      #expect(b.inputs.scalars == b.labels.flatMap { [Float(2 * $0), Float(2 * $0 + 1)] })
+    }
+    #expect(d.batches(size: 3, seed: 11).flatMap(\.labels) == order)
+    #expect(d.batches(size: 3, seed: 12).flatMap(\.labels) != order)
+    #expect(try d.subset([9, 0]).features == [18, 19, 0, 1])
+    #expect(throws: DataError.self) { try d.subset([10]) }
+    #expect(d.prefix(3).labels == [0, 1, 2])
+    #expect(d.all.inputs.shape == [10, 2])
+  }
+
+  @Test("Standardizer fits population statistics and transforms in Float")
+  func standardizer() throws {
+    let d = try Dataset(features: [1, 5, 3, 5, 5, 5], labels: [0, 1, 2], featureCount: 2)
+    let s = Standardizer(fitting: d)
+    #expect(s.mean == [3, 5])
+    #expect(isClose(s.std[0], (8 / Float(3)).squareRoot(), atol: 1e-6))
+    #expect(s.std[1] == 1)  // zero variance
+    let t = try s.transform(d)
+    #expect(allClose(t.features, [-1.2247449, 0, 0, 0, 1.2247449, 0], atol: 1e-6))
+    #expect(throws: DataError.self) { try Standardizer(mean: [0], std: [1, 2]) }
+    #expect(throws: DataError.self) { try s.transform(Dataset(features: [1], labels: [0], featureCount: 1)) }
+  }
+}
+
+@Suite("DataTests: digits")
+struct DigitsTests {
+  @Test("split sizes and label counts")
+  func sizes() throws {
+    let (train, test) = try Digits.load()
+    #expect(train.count == 1437 && test.count == 360)
+    #expect(train.featureCount == 64 && test.featureCount == 64)
+    var counts = [Int](repeating: 0, count: 10)
+    for y in train.labels { counts[y] += 1 }
+    #expect(counts == [142, 146, 142, 146, 145, 145, 145, 143, 139, 144])
+    #expect(test.labels.allSatisfy { (0..<10).contains($0) })
+  }
+
+  // Check values from digits_split.json `transform` (written by the reference scikit-learn
+  // pipeline), which the float32 recipe must reproduce bit for bit.
+  @Test("standardized values match the reference bit for bit")
+  func checkValues() throws {
+    let (train, test) = try Digits.load()
+    #expect(Array(train.features[0..<3]) == [0.0, -0.3334764838218689, 0.5815455317497253])
+    #expect(Array(test.features[0..<3]) == [0.0, -0.3334764838218689, -0.6722894310951233])
+    #expect(train.features.reduce(0.0) { $0 + Double($1) } == 0.0002282166387885809)
+    #expect(test.features.reduce(0.0) { $0 + Double($1) } == -26.35821518767625)
+    #expect(train.features.map(Swift.abs).max() == 37.89459228515625)
+    #expect(test.features.map(Swift.abs).max() == 53.609710693359375)
+  }
+}
