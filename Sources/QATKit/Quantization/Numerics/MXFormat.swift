@@ -1,0 +1,84 @@
+/// OCP microscaling (MX) formats: blocks of 32 along the last axis sharing a power-of-two E8M0
+/// scale, with ModelOpt's "NV" scale rule `2^clamp(ceil(log2(blockAmax / elementMax)), -127, 127)`.
+///
+/// `out = elem_rne(clamp(x / scale, ±elementMax)) * scale`. The ceiling of log2 is computed
+/// exactly from the fp32 bits of `blockAmax / elementMax` (an exact power of two maps to its own
+/// exponent); an all-zero block gets exponent -127 and outputs zeros. Signs of zero follow IEEE
+/// arithmetic (negative inputs that round to zero give `-0.0`). MX formats have no per-tensor
+/// amax, so their gradient is pass-through.
+public enum MXFormat: String, Hashable, Sendable, Codable, CaseIterable {
+  /// MXFP4: E2M1 elements (max 6).
+  case mxfp4
+  /// MXFP8: E4M3 elements (max 448).
+  case mxfp8
+  /// MXFP8 with E5M2 elements (max 57344).
+  case mxfp8E5M2
+
+  /// The default MX block size.
+  public static let defaultBlockSize = 32
+
+  /// The element format.
+  public var elementFormat: NumberFormat {
+    switch self {
+    case .mxfp4: return .fp4E2M1
+    case .mxfp8: return .fp8E4M3
+    case .mxfp8E5M2: return .fp8E5M2
+    }
+  }
+
+  /// The element format's largest value (`dmax`).
+  public var elementMax: Float { elementFormat.maxBound }
+
+  var spec: MiniFloatSpec {
+    switch self {
+    case .mxfp4: return .e2m1
+    case .mxfp8: return .e4m3
+    case .mxfp8E5M2: return .e5m2
+    }
+  }
+
+  /// The shared exponent `clamp(ceil(log2(amax / elementMax)), -127, 127)`, computed exactly.
+  /// Zero (or NaN) amax gives -127; infinite amax gives 127.
+  public static func sharedExponent(amax: Float, elementMax: Float) -> Int {
+    let v = amax / elementMax
+    guard v > 0 else { return -127 }
+    guard v.isFinite else { return 127 }
+    // v is positive and finite: read the exponent and mantissa fields (subnormals normalized).
+    let bits = v.bitPattern
+    var e: Int
+    var mantissa = bits & 0x7F_FFFF
+    if bits >> 23 == 0 {
+      let shift = mantissa.leadingZeroBitCount - 8
+      e = -126 - shift
+      mantissa = (mantissa << UInt32(shift)) & 0x7F_FFFF
+    } else {
+      e = Int(bits >> 23) - 127
+    }
+    if mantissa != 0 { e += 1 }
+    return min(max(e, -127), 127)
+  }
+
+  /// Fake-quantizes `x` (row-major `shape`, blocks along the last axis) into `out`.
+  /// - Parameters:
+  ///   - blockSize: elements per block (32 by default); must divide the last dimension.
+  ///   - scaleCodes: if given (one per block), receives the E8M0 code `exponent + 127`.
+  /// - Throws: ``QuantizationError`` for a bad shape, block size or buffer size.
+  public func fakeQuant(
+    _ x: UnsafeBufferPointer<Float>, shape: [Int], blockSize: Int = MXFormat.defaultBlockSize,
+    into out: UnsafeMutableBufferPointer<Float>, scaleCodes: UnsafeMutableBufferPointer<UInt8>? = nil
+  ) throws(QuantizationError) {
+    let layout = try resolveLayout(shape: shape, bufferCount: x.count, granularity: .perBlock(size: blockSize))
+    try checkCount(out.count, x.count, "output buffer")
+    if let scaleCodes { try checkCount(scaleCodes.count, layout.paramCount, "scale code buffer") }
+    // Pass 1 (read-only): block amax -> shared exponent. Pass 2: one fused element sweep.
+    let blockAmax = Amax.maxAbs(x, layout: layout)
+    var params = LaneParams(count: layout.paramCount)
+    let dmax = elementMax
+    for (blk, amax) in blockAmax.enumerated() {
+      let e = MXFormat.sharedExponent(amax: amax, elementMax: dmax)
+      scaleCodes?[blk] = UInt8(e + 127)
+      params.set(blk, exactPowerOfTwo(-e), exactPowerOfTwo(e), 0)
+    }
+    runLaneKernel(ScaledMiniFloatKernel(spec: spec, limit: dmax), x, out, mask: nil, layout: layout, params: params)
+  }
+}

@@ -1,0 +1,87 @@
+/// NVFP4 fake quantization: E2M1 elements in blocks of 16 along the last axis, an E4M3 scale per
+/// block, and an fp32 global scale `gs = globalAmax / (6 * 448)`.
+///
+/// Matches ModelOpt's CPU `NVFP4QTensor.quantize` → `dequantize` (v0.47) bit for bit:
+/// per block, `t = blockAmax / fp32(6 * gs)` (an all-zero block gets `t = 1`), clamped to `[2^-9, 448]`; `sFP8 = e4m3_rne(t)`;
+/// `s = sFP8 * gs`; `m = e2m1_rne(|x| / s)` (saturating at 6); `out = sign(x) * m * s`, with
+/// `+0.0` for every zero (the ModelOpt lookup table has no `-0.0`).
+///
+/// Where the two ModelOpt references differ — a block with `blockAmax / (6 gs) < 2^-10`, which
+/// underflows E4M3 — this follows `NVFP4QTensor` (the block scale is clamped to `2^-9 * gs`), not the
+/// GPU Triton fake-quant kernel (which gets scale 0, replaces it by 1.0 and zeroes the block).
+public enum NVFP4 {
+  /// The NVFP4 block size.
+  public static let blockSize = 16
+  /// Smallest pre-cast block scale (`2^-9`, the smallest E4M3 subnormal).
+  public static let minBlockScale: Float = 0x1p-9
+
+  /// The global (per-tensor) scale `amax / 2688` in fp32.
+  @inline(__always)
+  public static func globalScale(amax: Float) -> Float { amax / (6 * 448) }
+
+  /// Fake-quantizes `x` (row-major `shape`, blocks along the last axis) into `out`.
+  ///
+  /// - Parameters:
+  ///   - globalAmax: the calibrated per-tensor amax; `nil` uses `max|x|` of this tensor. A
+  ///     non-positive or non-finite global amax gives all-zero output.
+  ///   - blockSize: elements per block (16 for NVFP4); must divide the last dimension.
+  ///   - blockScales: if given (one per block), receives the E4M3 block scale as a float
+  ///     (`sFP8`; the effective scale is `sFP8 * globalScale`).
+  /// - Returns: the global scale `gs`.
+  /// - Throws: ``QuantizationError`` for a bad shape, block size or buffer size.
+  /// - Note: the gradient is pass-through (ModelOpt forces `pass_through_bwd=True` for dynamic blocks).
+  @discardableResult
+  public static func fakeQuant(
+    _ x: UnsafeBufferPointer<Float>, shape: [Int], globalAmax: Float? = nil, blockSize: Int = blockSize,
+    into out: UnsafeMutableBufferPointer<Float>, blockScales: UnsafeMutableBufferPointer<Float>? = nil
+  ) throws(QuantizationError) -> Float {
+    let layout = try resolveLayout(shape: shape, bufferCount: x.count, granularity: .perBlock(size: blockSize))
+    try checkCount(out.count, x.count, "output buffer")
+    if let blockScales { try checkCount(blockScales.count, layout.paramCount, "block scale buffer") }
+    let amax = globalAmax ?? Amax.maxAbs(x)
+    let n = x.count
+    guard n > 0, x.baseAddress != nil, let ob = out.baseAddress else { return 0 }
+    let gs = globalScale(amax: amax)
+    guard amax > 0, amax.isFinite, gs > 0 else {
+      ob.update(repeating: 0, count: n)
+      if let blockScales { blockScales.update(repeating: 0) }
+      return gs
+    }
+    // Pass 1 (read-only): block amax -> E4M3 block scale. Pass 2: one fused element sweep.
+    let blockAmax = Amax.maxAbs(x, layout: layout)
+    let denom = 6 * gs
+    let e4m3 = MiniFloatSpec.e4m3
+    var params = LaneParams(count: layout.paramCount)
+    for (blk, bmax) in blockAmax.enumerated() {
+      var t = bmax / denom
+      t = t == 0 ? 1 : (t < minBlockScale ? minBlockScale : (t > 448 ? 448 : t))
+      let sFP8 = e4m3.round(t)
+      blockScales?[blk] = sFP8
+      params.set(blk, sFP8 * gs, 0, 0)
+    }
+    runLaneKernel(NVFP4Kernel(), x, out, mask: nil, layout: layout, params: params)
+    return gs
+  }
+}
+
+/// `a` = effective block scale `sFP8 * gs`.
+private struct NVFP4Kernel: LaneKernel {
+  @inline(__always)
+  func apply(_ x: SIMD16<Float>, _ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMD16<Float> {
+    nvfp4Element(x, a)
+  }
+  @inline(__always)
+  func keep(_ x: SIMD16<Float>, _ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>) -> SIMDMask<SIMD16<Int32>> {
+    SIMDMask(repeating: true)
+  }
+}
+
+/// One NVFP4 lane group: `sign(x) * e2m1(|x| / s) * s`, `+0.0` where the magnitude rounds to 0.
+@inline(__always)
+private func nvfp4Element(_ x: SIMD16<Float>, _ s: SIMD16<Float>) -> SIMD16<Float> {
+  let bits = unsafeBitCast(x, to: SIMD16<UInt32>.self)
+  let d = unsafeBitCast(bits & 0x7FFF_FFFF, to: SIMD16<Float>.self) / s
+  let m = MiniFloatSpec(mantissaBits: 1, minExp: 0, maxExp: 2).round(saturate(d, 6))
+  let signed = unsafeBitCast(unsafeBitCast(m * s, to: SIMD16<UInt32>.self) | (bits & 0x8000_0000), to: SIMD16<Float>.self)
+  return SIMD16<Float>(repeating: 0).replacing(with: signed, where: m .!= 0)
+}
