@@ -19,6 +19,8 @@ open class Module {
   /// Observers called with the output of every call (see ``Module/addOutputHook(_:)``).
   package var outputHooks: [(id: Int, hook: (Tensor) -> Void)] = []
   private var nextHookID = 0
+  /// The modes applied to this model, in order (kept on the root module by `convert`).
+  public package(set) var modeHistory: [ModeRecord] = []
 
   /// Creates an empty module.
   public init() {}
@@ -55,6 +57,9 @@ open class Module {
 
   /// Sets evaluation mode on this module and all descendants.
   public func eval() { train(false) }
+
+  /// Sets only this module's training flag (used when restoring a snapshot).
+  package func setTrainingFlag(_ on: Bool) { training = on }
 
   /// Called after ``train(_:)`` changes the mode; override to react.
   open func didSetTraining(_ on: Bool) {}

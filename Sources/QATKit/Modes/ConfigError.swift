@@ -1,0 +1,26 @@
+/// Errors in mode and quantization configurations; each names the key path at fault.
+public enum ConfigError: Error, Equatable, CustomStringConvertible {
+  /// The text is not JSON.
+  case invalidJSON(String)
+  /// A key the configuration does not have (`context`, key path, the keys that exist).
+  case unknownKey(String, path: String, known: [String])
+  /// A required key is absent.
+  case missingKey(String, path: String)
+  /// A value of the wrong JSON type.
+  case wrongType(String, path: String, expected: String)
+  /// A value out of range or otherwise invalid.
+  case invalidValue(String, path: String, String)
+
+  /// A message naming the configuration, the key path and what to do.
+  public var description: String {
+    switch self {
+    case .invalidJSON(let m): return "config is not valid JSON: \(m)"
+    case .unknownKey(let c, let p, let known):
+      let near = known.min { editDistance($0, p.split(separator: ".").last.map(String.init) ?? p) < editDistance($1, p.split(separator: ".").last.map(String.init) ?? p) }
+      return "\(c): unknown key '\(p)'" + (near.map { " (did you mean '\($0)'?)" } ?? "") + "; known keys: \(known.joined(separator: ", "))"
+    case .missingKey(let c, let p): return "\(c): missing key '\(p)'"
+    case .wrongType(let c, let p, let t): return "\(c): '\(p.isEmpty ? "<root>" : p)' has the wrong type, expected \(t)"
+    case .invalidValue(let c, let p, let m): return "\(c): invalid value at '\(p.isEmpty ? "<root>" : p)': \(m)"
+    }
+  }
+}
