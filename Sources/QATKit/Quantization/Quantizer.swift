@@ -6,20 +6,68 @@
 /// (`_amax`, learned scales), can be disabled, collects statistics while calibrating, and
 /// produces the real quantized form for export.
 ///
-/// Plugins implement new algorithms (LSQ, PACT, ...) by conforming to this protocol; see
-/// CONTRIBUTING.md.
+/// Life cycle under the `quantize` mode: a ``QuantizerFactory`` builds it from
+/// ``QuantizerAttributes``; if ``needsCalibration``, the mode calls
+/// ``beginCalibration(_:)``, runs the forward loop (during which `callAsFunction` only
+/// observes and returns its input) and ``endCalibration()``. On restore, the mode rebuilds it
+/// from the same attributes and calls ``allocateState(shapes:)`` with the state shapes
+/// recorded at convert time; values arrive with the state dict.
+///
+/// Plugins implement new algorithms (LSQ, PACT, ...) by conforming to this protocol; only
+/// ``isEnabled``, ``callAsFunction(_:)`` and ``stateTensors()`` are required (and
+/// ``attributes`` should be given).
 public protocol Quantizer: AnyObject {
   /// When `false` the quantizer is the identity.
   var isEnabled: Bool { get set }
+  /// The attributes this quantizer was built from (recorded in the mode metadata).
+  var attributes: QuantizerAttributes { get }
   /// Fake-quantizes `x` (or observes it while calibrating), recording its backward.
   func callAsFunction(_ x: Tensor) -> Tensor
   /// Named state tensors saved with the model, e.g. `("_amax", amax)`.
   func stateTensors() -> [(String, Tensor)]
   /// The subset of state the optimizer trains (learned scales); empty by default.
   func learnableParameters() -> [(String, Tensor)]
+  /// Whether the quantizer wants a calibrated range (default: `attributes.needsCalibration`).
+  var needsCalibration: Bool { get }
+  /// Starts observing inputs with `calibrator` (the forward pass returns inputs unchanged).
+  func beginCalibration(_ calibrator: any Calibrator)
+  /// Stops observing and sets the range from the calibrator.
+  ///
+  /// - Throws: When nothing was observed or the calibrator fails.
+  func endCalibration() throws
+  /// Creates state tensors of the given shapes (zero-filled) before a state dict is loaded,
+  /// so a restored quantizer has the keys and shapes of the saved one.
+  ///
+  /// - Throws: When a name is not part of this quantizer's state.
+  func allocateState(shapes: [String: [Int]]) throws
+  /// The real quantized form of `x` (codes and scales), consistent with the forward pass.
+  ///
+  /// - Throws: ``QuantizerError`` when the quantizer cannot export.
+  func export(_ x: Tensor) throws -> QuantizedTensor
 }
 
 extension Quantizer {
+  /// Default attributes naming the conforming type as the algorithm. Override it: the
+  /// `quantize` mode records attributes and rebuilds quantizers from them on restore, which
+  /// fails loudly (unknown algorithm) for this default.
+  public var attributes: QuantizerAttributes { QuantizerAttributes(algorithm: "\(Self.self)") }
   /// No learnable parameters.
   public func learnableParameters() -> [(String, Tensor)] { [] }
+  /// `attributes.needsCalibration`.
+  public var needsCalibration: Bool { attributes.needsCalibration }
+  /// Nothing to calibrate.
+  public func beginCalibration(_ calibrator: any Calibrator) {}
+  /// Nothing to calibrate.
+  public func endCalibration() throws {}
+  /// Checks that `shapes` names exactly the existing state tensors with their shapes.
+  public func allocateState(shapes: [String: [Int]]) throws {
+    let own = Dictionary(stateTensors().map { ($0.0, $0.1.shape) }, uniquingKeysWith: { a, _ in a })
+    guard own == shapes else {
+      throw QuantizerError.stateMismatch("\(type(of: self)) has state \(own), the checkpoint expects \(shapes)")
+    }
+  }
+  /// Export is not supported.
+  public func export(_ x: Tensor) throws -> QuantizedTensor {
+    throw QuantizerError.exportUnsupported("\(type(of: self)) (\(attributes.algorithm)) does not support export")
+  }
 }

@@ -1,0 +1,100 @@
+/// How the elements of a tensor map to range groups (per tensor, channel or block), with
+/// the shape of the matching `_amax` state.
+package struct GroupLayout: Equatable, Sendable {
+  package enum Kind: Equatable, Sendable {
+    case tensor
+    /// `channels` along the axis, `inner` = product of the dimensions after it.
+    case channel(axis: Int, channels: Int, inner: Int)
+    case block(Int)
+  }
+
+  package let kind: Kind
+  package let groupCount: Int
+  package let shape: [Int]
+
+  /// The layout of `granularity` over a tensor of `shape` (shapes are checked by the caller:
+  /// the axis is in range and the block size divides the last dimension).
+  package init(_ granularity: QuantGranularity, shape: [Int]) {
+    self.shape = shape
+    let n = shape.reduce(1, *)
+    switch granularity {
+    case .perTensor:
+      kind = .tensor
+      groupCount = 1
+    case .perChannel(let a):
+      let axis = a < 0 ? a + shape.count : a
+      precondition((0..<shape.count).contains(axis), "quantizer axis \(a) out of range for shape \(shape)")
+      let inner = shape[(axis + 1)...].reduce(1, *)
+      kind = .channel(axis: axis, channels: shape[axis], inner: inner)
+      groupCount = shape[axis]
+    case .perBlock(let b):
+      precondition(
+        (shape.last ?? 1) % b == 0, "quantizer block size \(b) does not divide the last dimension of \(shape)")
+      kind = .block(b)
+      groupCount = n / b
+    }
+  }
+
+  /// The shape of the range tensor: `[]` per tensor; the input rank with 1s except the axis
+  /// per channel (ModelOpt's `[C, 1]` for axis 0); `[..., lastDim / block]` per block.
+  package var amaxShape: [Int] {
+    switch kind {
+    case .tensor: return []
+    case .channel(let axis, let c, _):
+      var s = [Int](repeating: 1, count: shape.count)
+      s[axis] = c
+      return s
+    case .block(let b):
+      var s = shape
+      if s.isEmpty { return [1] }
+      s[s.count - 1] /= b
+      return s
+    }
+  }
+
+  /// The group of flat element `i`.
+  @inline(__always) package func group(_ i: Int) -> Int {
+    switch kind {
+    case .tensor: 0
+    case .channel(_, let c, let inner): (i / inner) % c
+    case .block(let b): i / b
+    }
+  }
+
+  /// The values regrouped group-major, for calibrators.
+  package func batch(_ x: [Float]) -> CalibrationBatch {
+    switch kind {
+    case .tensor: return CalibrationBatch(groupCount: 1, groupSize: x.count, values: x)
+    case .block(let b): return CalibrationBatch(groupCount: groupCount, groupSize: b, values: x)
+    case .channel(_, let c, let inner):
+      let outer = x.count / Swift.max(c * inner, 1)
+      if outer == 1 { return CalibrationBatch(groupCount: c, groupSize: inner, values: x) }
+      var out = [Float](repeating: 0, count: x.count)
+      var k = 0
+      for ch in 0..<c {
+        for o in 0..<outer {
+          let base = (o * c + ch) * inner
+          for j in 0..<inner {
+            out[k] = x[base + j]
+            k += 1
+          }
+        }
+      }
+      return CalibrationBatch(groupCount: c, groupSize: outer * inner, values: out)
+    }
+  }
+
+  /// Largest finite `|x|` per group (0 for an empty or all-zero group).
+  package func absMax(_ x: [Float]) -> [Float] {
+    var m = [Float](repeating: 0, count: groupCount)
+    x.withUnsafeBufferPointer { v in
+      m.withUnsafeMutableBufferPointer { mm in
+        for i in 0..<v.count where v[i].isFinite {
+          let g = group(i)
+          mm[g] = Swift.max(mm[g], Swift.abs(v[i]))
+        }
+      }
+    }
+    return m
+  }
+}

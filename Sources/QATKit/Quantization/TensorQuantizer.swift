@@ -1,0 +1,216 @@
+/// The built-in quantizer (algorithm `"static"`), ModelOpt's `TensorQuantizer`: INT 2–8
+/// bits, FP8 E4M3 / E5M2, NVFP4, MXFP4, MXFP8; per tensor, per channel or per block; a
+/// calibrated (`_amax` state) or dynamic range; pass-through or clipped straight-through
+/// estimator. No gradient flows to the range (ModelOpt reads `amax.data`); learned ranges
+/// are plugins' business (LSQ, PACT).
+///
+/// - A static quantizer that was never calibrated uses the range of each input (as
+///   ModelOpt does without `_amax`).
+/// - While calibrating, `callAsFunction` only hands its input to the calibrator and returns
+///   it unchanged (ModelOpt disables quantization during calibration).
+/// - NVFP4's `_amax` is the per-tensor (global) range; its block scales come from each input.
+///   MX formats have no `_amax`.
+public final class TensorQuantizer: Quantizer {
+  /// The attributes.
+  public let attributes: QuantizerAttributes
+  /// When `false` the quantizer is the identity.
+  public var isEnabled: Bool
+  /// The calibrated range (`_amax`), `nil` for dynamic ranges or before calibration.
+  public private(set) var amax: Tensor?
+  /// NaN / ±Inf values the last calibration skipped.
+  public private(set) var calibrationNonFiniteCount = 0
+  private var calibrator: (any Calibrator)?
+  private var calibrationShape: [Int]?
+
+  /// Creates a quantizer.
+  ///
+  /// - Throws: ``ConfigError`` when the attributes do not combine (see
+  ///   ``QuantizerAttributes/validate(path:)``).
+  public init(attributes: QuantizerAttributes) throws {
+    try attributes.validate(path: "")
+    self.attributes = attributes
+    isEnabled = attributes.enable
+  }
+
+  /// Whether a calibrator is attached.
+  public var isCalibrating: Bool { calibrator != nil }
+
+  /// The granularity of `_amax`: per tensor for NVFP4 (its blocks scale under it), `nil`
+  /// for MX formats (no range).
+  public var amaxGranularity: QuantGranularity? {
+    switch attributes.format {
+    case .mxfp4, .mxfp8: nil
+    case .nvfp4: .perTensor
+    default: attributes.granularity
+    }
+  }
+
+  /// The group layout of `_amax` over a tensor of `shape`.
+  package func layout(for shape: [Int]) -> GroupLayout {
+    GroupLayout(amaxGranularity ?? .perTensor, shape: shape)
+  }
+
+  /// Sets the range directly (tests, plugins, import of ModelOpt checkpoints).
+  ///
+  /// - Throws: ``QuantizerError/stateMismatch(_:)`` for an MX format (no range).
+  public func setAmax(_ value: Tensor) throws {
+    guard amaxGranularity != nil else { throw QuantizerError.stateMismatch("\(attributes.format) has no range") }
+    amax = value.detach()
+  }
+
+  /// `[("_amax", amax)]` once a static range exists.
+  public func stateTensors() -> [(String, Tensor)] { amax.map { [("_amax", $0)] } ?? [] }
+
+  /// Starts observing inputs.
+  public func beginCalibration(_ calibrator: any Calibrator) {
+    calibrator.reset()
+    self.calibrator = calibrator
+    calibrationShape = nil
+  }
+
+  /// Sets `_amax` from the calibrator and stops observing.
+  ///
+  /// - Throws: ``QuantizerError/notCalibrated(path:)`` when no input arrived (the path is
+  ///   filled in by the mode), or the calibrator's error.
+  public func endCalibration() throws {
+    guard let calibrator else { return }
+    defer {
+      self.calibrator = nil
+      calibrationShape = nil
+    }
+    calibrationNonFiniteCount = calibrator.nonFiniteCount
+    guard let shape = calibrationShape, let values = try calibrator.computeAmax(for: calibrationTarget) else {
+      throw QuantizerError.notCalibrated(path: "")
+    }
+    let amaxShape = layout(for: shape).amaxShape
+    precondition(amaxShape.reduce(1, *) == values.count, "calibrator returned \(values.count) ranges for \(amaxShape)")
+    amax = Tensor(shape: amaxShape, storage: values)
+  }
+
+  /// Fake quantization of one group, for error-minimizing calibrators.
+  public var calibrationTarget: CalibrationTarget {
+    let attrs = attributes
+    return CalibrationTarget(format: attrs.format) { values, amax in
+      QuantCodec.fakeQuantize(
+        values, format: attrs.format, narrow: attrs.narrowRange, layout: GroupLayout(.perTensor, shape: [values.count]),
+        amax: [amax], blockSize: attrs.effectiveBlockSize)
+    }
+  }
+
+  /// Zero-filled `_amax` of the recorded shape, before a state dict is loaded.
+  public func allocateState(shapes: [String: [Int]]) throws {
+    for (name, shape) in shapes {
+      guard name == "_amax", amaxGranularity != nil, !attributes.dynamic else {
+        throw QuantizerError.stateMismatch("\(attributes.format) quantizer (dynamic: \(attributes.dynamic)) has no state '\(name)'")
+      }
+      amax = Tensor.zeros(shape)
+    }
+  }
+
+  /// The range per group for `x`: the static one, or computed from `x` (dynamic, or never
+  /// calibrated).
+  package func currentAmax(for x: Tensor, layout: GroupLayout) -> [Float] {
+    guard amaxGranularity != nil else { return [] }
+    if !attributes.dynamic, let amax {
+      precondition(
+        amax.count == layout.groupCount,
+        "quantizer range has \(amax.count) entries (shape \(amax.shape)) but input \(x.shape) has \(layout.groupCount) groups")
+      return amax.storage
+    }
+    return layout.absMax(x.storage)
+  }
+
+  private func checkBlocks(_ x: Tensor) {
+    if let b = attributes.effectiveBlockSize {
+      precondition(
+        (x.shape.last ?? 1) % b == 0,
+        "quantizer block size \(b) does not divide the last dimension of input \(x.shape)")
+    }
+  }
+
+  /// Fake-quantizes `x` (or observes it while calibrating), recording the STE backward.
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    guard isEnabled else { return x }
+    if let calibrator {
+      let l = layout(for: x.shape)
+      calibrator.collect(l.batch(x.storage))
+      calibrationShape = x.shape
+      return x
+    }
+    checkBlocks(x)
+    let l = layout(for: x.shape)
+    let a = currentAmax(for: x, layout: l)
+    let clipped = !attributes.passThroughSTE && amaxGranularity != nil
+    var y = [Float](repeating: 0, count: x.count)
+    var mask = clipped ? [UInt8](repeating: 0, count: x.count) : []
+    do {
+      try fakeQuantize(x, amax: a, into: &y, mask: &mask)
+    } catch {
+      preconditionFailure("\(error)")
+    }
+    let out = Tensor(shape: x.shape, storage: y)
+    guard clipped else { return out.recording("fake_quant_ste", inputs: [x]) { g in [g] } }
+    // Clipped STE: the gradient passes where |x| <= amax (ModelOpt's symmetric mask).
+    return out.recording("fake_quant_clipped_ste", inputs: [x]) { g in
+      var gi = [Float](repeating: 0, count: g.count)
+      g.storage.withUnsafeBufferPointer { gb in
+        mask.withUnsafeBufferPointer { mb in
+          gi.withUnsafeMutableBufferPointer { ob in try? STE.applyMask(gb, mask: mb, into: ob) }
+        }
+      }
+      return [Tensor(shape: g.shape, storage: gi)]
+    }
+  }
+
+  /// The numerics format of an integer or FP8 quantizer.
+  private var numberFormat: NumberFormat? {
+    switch attributes.format {
+    case .int(let b, let s): .int(bits: b, signed: s, narrowRange: attributes.narrowRange)
+    case .e4m3: .fp8E4M3
+    case .e5m2: .fp8E5M2
+    default: nil
+    }
+  }
+
+  /// Runs the SIMD kernel of the format with ranges `amax` (per group; `[global]` for NVFP4).
+  private func fakeQuantize(_ x: Tensor, amax: [Float], into y: inout [Float], mask: inout [UInt8]) throws {
+    let wantMask = !mask.isEmpty
+    let shape = x.shape
+    try x.storage.withUnsafeBufferPointer { xb in
+      try y.withUnsafeMutableBufferPointer { yb in
+        switch attributes.format {
+        case .int, .e4m3, .e5m2:
+          let nf = numberFormat!
+          let g = amaxGranularity ?? .perTensor
+          try amax.withUnsafeBufferPointer { ab in
+            if wantMask {
+              try mask.withUnsafeMutableBufferPointer { mb in
+                if nf.isInteger {
+                  try IntFakeQuant.modelOpt(xb, shape: shape, format: nf, granularity: g, amax: ab, into: yb, steMask: mb)
+                } else {
+                  try FP8.fakeQuantModelOpt(xb, shape: shape, format: nf, granularity: g, amax: ab, into: yb, steMask: mb)
+                }
+              }
+            } else if nf.isInteger {
+              try IntFakeQuant.modelOpt(xb, shape: shape, format: nf, granularity: g, amax: ab, into: yb)
+            } else {
+              try FP8.fakeQuantModelOpt(xb, shape: shape, format: nf, granularity: g, amax: ab, into: yb)
+            }
+          }
+        case .nvfp4:
+          try NVFP4.fakeQuant(
+            xb, shape: shape, globalAmax: amax.first ?? 0, blockSize: attributes.effectiveBlockSize ?? 16, into: yb)
+          if wantMask {
+            // Clipped STE for NVFP4: |x| <= global amax.
+            let g = amax.first ?? 0
+            for i in 0..<xb.count { mask[i] = Swift.abs(xb[i]) <= g ? 1 : 0 }
+          }
+        case .mxfp4:
+          try MXFormat.mxfp4.fakeQuant(xb, shape: shape, blockSize: attributes.effectiveBlockSize ?? 32, into: yb)
+        case .mxfp8:
+          try MXFormat.mxfp8.fakeQuant(xb, shape: shape, blockSize: attributes.effectiveBlockSize ?? 32, into: yb)
+        }
+      }
+    }
+  }
+}
