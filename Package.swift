@@ -70,7 +70,7 @@ let package = Package(
     .testTarget(
       name: "QATPluginTests",
       dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATTestSupport"],
-      path: "Tests/QATPluginTests"),
+      path: "Tests/QATPluginTests", resources: [.copy("Fixtures")]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,110 @@
+import Foundation
+import QATKit
+import QATPluginLSQ
+import QATPluginPACT
+import QATPlugins
+import QATRegistry
+import Testing
+
+@Suite struct PluginListTests {
+  /// Every folder under Sources/Plugins is a plugin in the aggregator list, and vice versa.
+  @Test func everyPluginFolderIsListed() throws {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let folders = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("Sources/Plugins").path)
+      .filter { !$0.hasPrefix(".") }.sorted()
+    #expect(folders == InTreePlugins.all.map { $0.name }.sorted())
+  }
+
+  @Test func pluginsRegisterFromScratchWithProvenance() throws {
+    var r = Registry.builtin
+    for p in InTreePlugins.all { try r.register(p) }
+    #expect(r.entry(.quantizer, "lsq")?.plugin == "LSQ")
+    #expect(r.entry(.quantizer, "pact")?.plugin == "PACT")
+    #expect(r.entry(.quantizer, "static")?.plugin == "QATKit")
+    #expect(r.quantizationEnvironment.quantizers["lsq"] != nil)
+  }
+}
+
+@Suite struct LSQTests {
+  struct Golden: Decodable {
+    struct T: Decodable { let shape: [Int]; let data: [Double] }
+    let input: T, grad_output: T, grad_input: T, output: T
+    let scale: Double, grad_scale: Double
+  }
+
+  /// PyTorch's learnable fake-quant op (int4, scale 0.05): outputs, input gradient and scale
+  /// gradient match (gradient scaling off, as torch's grad_factor = 1).
+  @Test func matchesTorchLearnableFakeQuant() throws {
+    let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("torch_lsq_learnable_per_tensor_int4.json")
+    let g = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: url))
+    let attrs = QuantizerAttributes(format: .int4, algorithm: "lsq", algorithmOptions: .object(["gradScale": .bool(false)]))
+    let q = try LSQQuantizer(attributes: attrs)
+    try q.allocateState(shapes: ["_amax": [1]])
+    let amax = try #require(q.amax)
+    amax.assign(values: [Float(g.scale) * 7])
+    let x = try Tensor(g.input.data.map { Float($0) }, shape: g.input.shape, requiresGrad: true)
+    let y = q(x)
+    for (a, b) in zip(y.scalars, g.output.data) { #expect(abs(a - Float(b)) <= 1e-6) }
+    y.backward(try Tensor(g.grad_output.data.map { Float($0) }, shape: g.grad_output.shape))
+    #expect(x.grad!.scalars == g.grad_input.data.map { Float($0) })
+    // d/d amax = d/d s / maxBound.
+    let gradScale = amax.grad!.scalars[0] * 7
+    #expect(abs(gradScale - Float(g.grad_scale)) <= 1e-3 * abs(Float(g.grad_scale)))
+  }
+
+  @Test func perChannelRangesLearnThroughQuantizeMode() throws {
+    let registry = InTreePlugins.registry
+    let m = MLP([8, 16, 4], seed: 3)
+    var rng = RandomGenerator(seed: 9)
+    let x = Tensor.randn([32, 8], using: &rng)
+    var w = QuantizerAttributes.int(3, axis: 0)
+    w.algorithm = "lsq"
+    let config = QuantizeConfig.weightsAndActivations(weights: w, activations: nil)
+    try convert(m, modes: [.quantize(config)], registry: registry, forwardLoop: { _ = $0(x) })
+    let params = m.namedParameters().filter { $0.0.hasSuffix("weight_quantizer._amax") }
+    #expect(params.map(\.0) == ["fc1.weight_quantizer._amax", "fc2.weight_quantizer._amax"])
+    #expect(params[0].1.shape == [16])
+    let before = params[0].1.scalars
+    let opt = Adam(m.parameters(), learningRate: 1e-2)
+    let y = Array(repeating: 1, count: 32)
+    for _ in 0..<3 {
+      opt.zeroGrad()
+      let l = Loss.crossEntropy(m(x), y)
+      l.backward()
+      opt.step()
+    }
+    #expect(params[0].1.scalars != before, "the optimizer did not update the learned ranges")
+    // Save → restore gives identical outputs.
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("lsq-\(UUID().uuidString).safetensors")
+    try save(m, to: url, registry: registry)
+    let fresh = MLP([8, 16, 4], seed: 99)
+    try restore(fresh, from: url, registry: registry)
+    #expect(Tensor.withoutGrad { fresh(x).scalars == m(x).scalars })
+    #expect { try restore(MLP([8, 16, 4]), from: url, registry: .builtin) } throws: { e in
+      if case RegistryError.missingPlugin(_, let plugin) = e { return plugin == "LSQ" }
+      return false
+    }
+  }
+
+  @Test func rejectsFloatFormats() {
+    #expect(throws: (any Error).self) { try LSQQuantizer(attributes: QuantizerAttributes(format: .e4m3, algorithm: "lsq")) }
+  }
+}
+
+@Suite struct PACTTests {
+  @Test func clipsAndLearnsAlpha() throws {
+    let q = try PACTQuantizer(attributes: QuantizerAttributes(format: .int(bits: 4, signed: false), algorithm: "pact"))
+    try q.allocateState(shapes: ["_amax": [1]])
+    let alpha = try #require(q.alpha)
+    alpha.assign(values: [1.5])
+    let x = try Tensor([-1, 0.2, 0.7, 1.4, 3.0], shape: [5], requiresGrad: true)
+    let y = q(x)
+    // step 1.5 / 15 = 0.1: values clip to [0, 1.5] and round to multiples of 0.1.
+    let expected: [Float] = [0, 0.2, 0.7, 1.4, 1.5]
+    for (a, b) in zip(y.scalars, expected) { #expect(abs(a - b) < 1e-6) }
+    y.backward(try Tensor([1, 1, 1, 1, 2], shape: [5]))
+    #expect(x.grad!.scalars == [0, 1, 1, 1, 0])
+    #expect(alpha.grad!.scalars == [2])
+    #expect(throws: (any Error).self) { try PACTQuantizer(attributes: .int(8, axis: 0)) }
+  }
+}
