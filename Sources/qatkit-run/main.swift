@@ -1,11 +1,46 @@
 import Foundation
 import QATKit
+import QATPlugins
+import QATRegistry
 
-let (train, test) = try Digits.load()
-let model = MLP([64, 256, 256, 10])
-let opt = Adam(model.parameters(), learningRate: 1e-3)
-let t0 = Date()
-Training.fit(model, data: train, epochs: 30, batchSize: 64, optimizer: opt, loss: { x, y in Loss.crossEntropy(model(x), y) }) { e, l in
-  if e % 5 == 4 { print("epoch \(e + 1) loss \(l) test \(Training.accuracy(model, on: test))") }
+let usage = """
+  usage: qatkit-run [--out DIR] [--qat-epochs N]   run FP32 → PTQ → QAT → QAT+KD on digits
+         qatkit-run inspect FILE                   show a checkpoint's modes, tensors and ranges
+         qatkit-run list                           show registered modes, quantizers, calibrators, ...
+  """
+
+func fail(_ message: String, code: Int32) -> Never {
+  FileHandle.standardError.write(Data((message + "\n").utf8))
+  exit(code)
 }
-print("time", Date().timeIntervalSince(t0))
+
+var args = Array(CommandLine.arguments.dropFirst())
+do {
+  switch args.first {
+  case "inspect":
+    guard args.count == 2 else { fail(usage, code: 64) }
+    print(try inspectCheckpoint(at: URL(fileURLWithPath: args[1])))
+  case "list":
+    for e in InTreePlugins.registry.allEntries {
+      print("\(e.kind.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)) \(e.name.padding(toLength: 18, withPad: " ", startingAt: 0)) [\(e.plugin)] \(e.summary)")
+    }
+  case "-h", "--help", "help":
+    print(usage)
+  default:
+    var out = "runs"
+    var epochs = 10
+    while let a = args.first {
+      args.removeFirst()
+      switch a {
+      case "--out": guard let v = args.first else { fail(usage, code: 64) }; out = v; args.removeFirst()
+      case "--qat-epochs":
+        guard let v = args.first.flatMap({ Int($0) }), v >= 0 else { fail(usage, code: 64) }
+        epochs = v; args.removeFirst()
+      default: fail("unknown argument '\(a)'\n" + usage, code: 64)
+      }
+    }
+    try Pipeline(out: URL(fileURLWithPath: out), qatEpochs: epochs).run()
+  }
+} catch {
+  fail("error: \(error)", code: 1)
+}

@@ -26,8 +26,8 @@ public enum Training {
   public static func fit(
     _ model: Module, data: Dataset, epochs: Int, batchSize: Int, optimizer: any Optimizer,
     seed: UInt64 = 0, schedule: LRSchedule = .constant, clipNorm: Float? = nil,
-    loss: (Tensor, [Int]) -> Tensor, epochEnd: (Int, Float) -> Void = { _, _ in }
-  ) {
+    loss: (Tensor, [Int]) throws -> Tensor, epochEnd: (Int, Float) -> Void = { _, _ in }
+  ) rethrows {
     model.train()
     let base = optimizer.learningRate
     let params = model.trainableParameters()
@@ -38,7 +38,7 @@ public enum Training {
       for b in batches {
         optimizer.learningRate = schedule.rate(at: step, base: base)
         optimizer.zeroGrad()
-        let l = loss(b.inputs, b.labels)
+        let l = try loss(b.inputs, b.labels)
         l.backward()
         if let clipNorm { clipGradNorm(params, maxNorm: clipNorm) }
         optimizer.step()
