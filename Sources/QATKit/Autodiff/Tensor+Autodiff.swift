@@ -38,9 +38,14 @@ extension Tensor {
   /// Back-propagates from this tensor, accumulating into ``grad`` of every leaf that requires
   /// a gradient.
   ///
-  /// - Parameter gradient: The gradient of the final objective with respect to this tensor;
-  ///   defaults to 1, which requires a one-element tensor.
-  public func backward(_ gradient: Tensor? = nil) {
+  /// As in PyTorch, the recorded graph is released afterwards (intermediate results and
+  /// closures are freed); pass `retainGraph: true` to back-propagate through it again.
+  ///
+  /// - Parameters:
+  ///   - gradient: The gradient of the final objective with respect to this tensor;
+  ///     defaults to 1, which requires a one-element tensor.
+  ///   - retainGraph: Keep the graph for another `backward`.
+  public func backward(_ gradient: Tensor? = nil, retainGraph: Bool = false) {
     let seed = gradient ?? Tensor(shape: shape, storage: [Float](repeating: 1, count: count))
     precondition(
       gradient != nil || count == 1,
@@ -73,6 +78,7 @@ extension Tensor {
           continue
         }
         let inputGrads = fn.backward(g)
+        if !retainGraph { t.gradFn = nil }
         for (input, ig) in zip(fn.inputs, inputGrads) {
           guard input.requiresGrad, let ig else { continue }
           precondition(

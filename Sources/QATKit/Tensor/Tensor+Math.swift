@@ -2,7 +2,8 @@ extension Tensor {
   /// Elementwise `e^x`.
   public func exp() -> Tensor {
     let out = map(name: "exp") { _expf($0) }
-    return out.recording("exp", inputs: [self]) { g in [g * out.detach()] }
+    let y = out.detach()  // the closure must not capture `out` (a cycle through its gradFn)
+    return out.recording("exp", inputs: [self]) { g in [g * y] }
   }
 
   /// Elementwise natural logarithm.
@@ -14,7 +15,8 @@ extension Tensor {
   /// Elementwise square root.
   public func sqrt() -> Tensor {
     let out = map(name: "sqrt") { $0.squareRoot() }
-    return out.recording("sqrt", inputs: [self]) { g in [g / (out.detach() * 2)] }
+    let y = out.detach()
+    return out.recording("sqrt", inputs: [self]) { g in [g / (y * 2)] }
   }
 
   /// Elementwise absolute value; the gradient at 0 is 0.
@@ -28,16 +30,18 @@ extension Tensor {
   /// Elementwise hyperbolic tangent.
   public func tanh() -> Tensor {
     let out = map(name: "tanh") { _tanhf($0) }
+    let y = out.detach()
     return out.recording("tanh", inputs: [self]) { g in
-      [g * out.map(name: "dtanh") { 1 - $0 * $0 }]
+      [g * y.map(name: "dtanh") { 1 - $0 * $0 }]
     }
   }
 
   /// Elementwise logistic sigmoid `1 / (1 + e^-x)`.
   public func sigmoid() -> Tensor {
     let out = map(name: "sigmoid") { $0 >= 0 ? 1 / (1 + _expf(-$0)) : _expf($0) / (1 + _expf($0)) }
+    let y = out.detach()
     return out.recording("sigmoid", inputs: [self]) { g in
-      [g * out.map(name: "dsigmoid") { $0 * (1 - $0) }]
+      [g * y.map(name: "dsigmoid") { $0 * (1 - $0) }]
     }
   }
 

@@ -5,8 +5,8 @@ extension Tensor {
     Tensor.matmul(self, other, transposeB: false)
   }
 
-  /// `a · bᵀ` for `a [m,k]` and `b [n,k]`, without materializing the transpose in the graph
-  /// (the layout of `Linear`).
+  /// `a · bᵀ` for `a [m,k]` and `b [n,k]`, without materializing the transpose (the layout of
+  /// `Linear`); batched like ``matmul(_:)``.
   public static func matmul(_ a: Tensor, transposed b: Tensor) -> Tensor {
     matmul(a, b, transposeB: true)
   }
@@ -22,51 +22,83 @@ extension Tensor {
     precondition(batchB.isEmpty || batchB == batchA, "matmul: batch dimensions \(batchA) and \(batchB) differ")
     let batches = batchA.reduce(1, *)
     let shared = batchB.isEmpty
-    var out = [Float](repeating: 0, count: batches * m * n)
-    // Materialize Bᵀ once (row-major [k, n]) so the kernel always runs NN.
-    let bT: [Float]? = transposeB ? Tensor.transposeMatrices(b.storage, count: shared ? 1 : batches, rows: n, cols: k) : nil
+    var out = [Float](unsafeUninitializedCapacity: batches * m * n) { buf, count in
+      count = buf.count
+    }
     a.storage.withUnsafeBufferPointer { pa in
-      (bT ?? b.storage).withUnsafeBufferPointer { pb in
+      b.storage.withUnsafeBufferPointer { pb in
         out.withUnsafeMutableBufferPointer { po in
-          guard let A = pa.baseAddress, let B = pb.baseAddress, let O = po.baseAddress else { return }
-          for bi in 0..<batches {
-            GEMM.multiply(A + bi * m * k, B + (shared ? 0 : bi * k * n), O + bi * m * n, m: m, n: n, k: k)
+          guard let O = po.baseAddress else { return }
+          guard let A = pa.baseAddress, let B = pb.baseAddress else {
+            O.update(repeating: 0, count: po.count)  // k == 0
+            return
+          }
+          if shared {
+            // Every batch uses the same right matrix: one GEMM over batches·m rows.
+            GEMM.multiply(A, B, O, m: batches * m, n: n, k: k, transposeB: transposeB)
+          } else {
+            for bi in 0..<batches {
+              GEMM.multiply(A + bi * m * k, B + bi * k * n, O + bi * m * n, m: m, n: n, k: k,
+                            transposeB: transposeB)
+            }
           }
         }
       }
     }
     let result = Tensor(shape: batchA + [m, n], storage: out)
     return result.recording("matmul", inputs: [a, b]) { g in
-      // C = A·B': dA = G·B'ᵀ, dB' = Aᵀ·G (summed over batches when B is shared).
+      // C = A·op(B) with op(B) = B or Bᵀ:
+      //   dA = G·op(B)ᵀ  → G·Bᵀ (NT) or G·B (NN);
+      //   dB = Aᵀ·G (TN), or for op(B) = Bᵀ: dB = Gᵀ·A (TN); summed over batches when shared.
       var ga: Tensor?
       var gb: Tensor?
+      let rowsA = shared ? batches * m : m
+      let perBatch = shared ? 1 : batches
       if a.requiresGrad {
-        ga = transposeB ? matmul(g, b, transposeB: false) : matmul(g, b, transposeB: true)
+        ga = product(count: batches * m * k, shape: a.shape) { G, B, O in
+          for bi in 0..<perBatch {
+            GEMM.multiply(G + bi * m * n, B + bi * n * k, O + bi * m * k, m: rowsA, n: k, k: n,
+                          transposeB: !transposeB)
+          }
+        }(g, b)
       }
       if b.requiresGrad {
-        let aT = a.detach().transposed()
-        let g2 = g.detach()
-        if shared {
-          let a2 = aT.rank > 2 ? Tensor.foldBatches(aT, lastTwo: (k, batches * m)) : aT
-          let gg = g2.rank > 2 ? g2.reshapedUnchecked([batches * m, n]) : g2
-          let prod = matmul(a2, gg, transposeB: false)  // [k, n]
-          gb = transposeB ? prod.transposed() : prod
-        } else {
-          let prod = matmul(aT, g2, transposeB: false)  // [..., k, n]
-          gb = transposeB ? prod.transposed() : prod
-        }
+        gb = product(count: b.count, shape: b.shape) { A, G, O in
+          for bi in 0..<perBatch {
+            if transposeB {
+              // dB [n,k] = Gᵀ [n, rows] · A [rows, k]
+              GEMM.multiply(G + bi * m * n, A + bi * m * k, O + bi * n * k, m: n, n: k, k: rowsA,
+                            transposeA: true)
+            } else {
+              // dB [k,n] = Aᵀ [k, rows] · G [rows, n]
+              GEMM.multiply(A + bi * m * k, G + bi * m * n, O + bi * k * n, m: k, n: n, k: rowsA,
+                            transposeA: true)
+            }
+          }
+        }(a, g)
       }
       return [ga, gb]
     }
   }
 
-  /// `[batches, k, m]` → `[k, batches·m]` for summing a shared weight's gradient.
-  private static func foldBatches(_ t: Tensor, lastTwo: (Int, Int)) -> Tensor {
-    let r = t.rank
-    var order = Array(0..<r)
-    order.remove(at: r - 2)
-    order.insert(r - 2, at: 0)
-    return t.permuted(order).reshapedUnchecked([lastTwo.0, lastTwo.1])
+  /// Runs `body` on the buffers of two tensors and a fresh output of `count` values, and
+  /// wraps the output in a tensor of `shape`.
+  private static func product(
+    count: Int, shape: [Int],
+    _ body: @escaping (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+  ) -> (Tensor, Tensor) -> Tensor {
+    { x, y in
+      var out = [Float](repeating: 0, count: count)
+      x.storage.withUnsafeBufferPointer { px in
+        y.storage.withUnsafeBufferPointer { py in
+          out.withUnsafeMutableBufferPointer { po in
+            guard let X = px.baseAddress, let Y = py.baseAddress, let O = po.baseAddress else { return }
+            body(X, Y, O)
+          }
+        }
+      }
+      return Tensor(shape: shape, storage: out)
+    }
   }
 
   package static func transposeMatrices(_ src: [Float], count: Int, rows: Int, cols: Int) -> [Float] {

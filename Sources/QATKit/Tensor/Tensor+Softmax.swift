@@ -4,9 +4,9 @@ extension Tensor {
     let a = axisIndex(axis, "softmax")
     let out = Tensor(shape: shape, storage: softmaxValues(axis: a, log: false))
     let (outer, n, inner) = split(at: a)
+    let y = out.storage, outShape = out.shape  // not `out` itself: that would be a cycle
     return out.recording("softmax", inputs: [self]) { g in
       // dx = y * (g - sum(g * y))
-      let y = out.storage
       var dx = [Float](repeating: 0, count: y.count)
       for i in 0..<outer {
         for r in 0..<inner {
@@ -15,7 +15,7 @@ extension Tensor {
           for k in 0..<n { let j = (i * n + k) * inner + r; dx[j] = y[j] * (g.storage[j] - dot) }
         }
       }
-      return [Tensor(shape: out.shape, storage: dx)]
+      return [Tensor(shape: outShape, storage: dx)]
     }
   }
 
@@ -24,9 +24,9 @@ extension Tensor {
     let a = axisIndex(axis, "logSoftmax")
     let out = Tensor(shape: shape, storage: softmaxValues(axis: a, log: true))
     let (outer, n, inner) = split(at: a)
+    let y = out.storage, outShape = out.shape  // not `out` itself: that would be a cycle
     return out.recording("logSoftmax", inputs: [self]) { g in
       // dx = g - softmax * sum(g)
-      let y = out.storage
       var dx = [Float](repeating: 0, count: y.count)
       for i in 0..<outer {
         for r in 0..<inner {
@@ -35,7 +35,7 @@ extension Tensor {
           for k in 0..<n { let j = (i * n + k) * inner + r; dx[j] = g.storage[j] - _expf(y[j]) * s }
         }
       }
-      return [Tensor(shape: out.shape, storage: dx)]
+      return [Tensor(shape: outShape, storage: dx)]
     }
   }
 
