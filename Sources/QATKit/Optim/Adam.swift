@@ -42,21 +42,48 @@ public final class Adam: Optimizer {
         m[i].withUnsafeMutableBufferPointer { mb in
           v[i].withUnsafeMutableBufferPointer { vb in
             p.storage.withUnsafeMutableBufferPointer { pb in
-              let n = pb.count
-              if decoupled && wd != 0 { let f = 1 - lr * wd; for j in 0..<n { pb[j] *= f } }
-              for j in 0..<n {
-                var gj = gb[j]
-                if !decoupled && wd != 0 { gj += wd * pb[j] }
-                let mj = b1 * mb[j] + (1 - b1) * gj
-                let vj = b2 * vb[j] + (1 - b2) * gj * gj
-                mb[j] = mj
-                vb[j] = vj
-                pb[j] -= stepSize * mj / (vj.squareRoot() / bc2Sqrt + e)
-              }
+              guard let P = pb.baseAddress, let G = gb.baseAddress, let M = mb.baseAddress, let V = vb.baseAddress
+              else { return }
+              Adam.update(P, G, M, V, pb.count, lr: lr, b1: b1, b2: b2, eps: e, wd: wd, decoupled: decoupled,
+                          stepSize: stepSize, bc2Sqrt: bc2Sqrt)
             }
           }
         }
       }
+    }
+  }
+
+  /// The elementwise update, written so that it vectorizes; the operations and their order
+  /// are those of the scalar formula (no fused multiply-add), so every lane is bit-identical.
+  private static func update(
+    _ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+    _ v: UnsafeMutablePointer<Float>, _ n: Int, lr: Float, b1: Float, b2: Float, eps: Float, wd: Float,
+    decoupled: Bool, stepSize: Float, bc2Sqrt: Float
+  ) {
+    if decoupled && wd != 0 { let f = 1 - lr * wd; for j in 0..<n { p[j] *= f } }
+    let coupled = !decoupled && wd != 0
+    // A branch-free scalar loop: LLVM vectorizes it (vsqrtps / vdivps); SIMD8.squareRoot()
+    // would be scalarized lane by lane.
+    var j = 0
+    if coupled {
+      while j < n {
+        let gj = g[j] + wd * p[j]
+        let mj = b1 * m[j] + (1 - b1) * gj
+        let vj = b2 * v[j] + (1 - b2) * gj * gj
+        m[j] = mj
+        v[j] = vj
+        p[j] -= stepSize * mj / (vj.squareRoot() / bc2Sqrt + eps)
+        j &+= 1
+      }
+    }
+    while j < n {
+      let gj = g[j]
+      let mj = b1 * m[j] + (1 - b1) * gj
+      let vj = b2 * v[j] + (1 - b2) * gj * gj
+      m[j] = mj
+      v[j] = vj
+      p[j] -= stepSize * mj / (vj.squareRoot() / bc2Sqrt + eps)
+      j &+= 1
     }
   }
 
