@@ -3,7 +3,8 @@ import Foundation
 import PackageDescription
 
 // Release builds on x86-64 target x86-64-v3 (AVX2 + FMA + F16C): without it `rounded()`
-// and `addingProduct` lower to libm calls and the kernels run 30-125x slower. Debug builds
+// and `addingProduct` lower to libm calls and the kernels run 30-125x slower;
+// -fno-math-errno lets `squareRoot()` vectorize (Adam). Debug builds
 // and other architectures stay on the toolchain's baseline. Set QATKIT_PORTABLE=1 to build
 // a release binary for any x86-64 CPU; the kernels give bit-identical results either way
 // (tested), only slower. See README "Build settings".
@@ -11,7 +12,7 @@ let portable = ProcessInfo.processInfo.environment["QATKIT_PORTABLE"] == "1"
 var fastFlags: [SwiftSetting] = []
 #if arch(x86_64)
 if !portable {
-  fastFlags = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"], .when(configuration: .release))]
+  fastFlags = [.unsafeFlags(["-Xcc", "-march=x86-64-v3", "-Xcc", "-fno-math-errno"], .when(configuration: .release))]
 }
 #endif
 
@@ -53,7 +54,9 @@ let package = Package(
     // MARK: Tools
     .executableTarget(
       name: "qatkit-run", dependencies: ["QATKit", "QATRegistry", "QATPlugins"],
-      path: "Sources/qatkit-run"),
+      path: "Sources/qatkit-run",
+      exclude: ["Resources/README.md"],
+      resources: [.copy("Resources/mlp_digits_fp32.safetensors")]),
     .executableTarget(
       name: "qatkit-bench", dependencies: ["QATKit", "QATRegistry", "QATPlugins"],
       path: "Benchmarks/qatkit-bench"),

@@ -1,0 +1,172 @@
+import QATKit
+
+/// Fake-quantization throughput on a 4096×4096 float32 tensor, the counterparts of the
+/// reference's ModelOpt `TensorQuantizer` items.
+///
+/// GB/s = 2 · 64 MiB / time (read x, write out), the reference's accounting. The `_ste`
+/// variants also write the clipped-STE mask (one byte per element, 16 MiB more, not counted),
+/// which is what a training forward does. Calibrated amax is passed in (as the reference does).
+enum FakeQuantBench {
+  static let rows = 4096, cols = 4096
+
+  final class Inputs: @unchecked Sendable {
+    var x: [Float]
+    var out: [Float]
+    var mask: [UInt8]
+    var amaxRows: [Float]
+    var amaxTensor: Float
+
+    init() {
+      var rng = RandomGenerator(seed: 0)
+      x = (0..<(FakeQuantBench.rows * FakeQuantBench.cols)).map { _ in rng.nextNormal() }
+      out = [Float](repeating: 0, count: x.count)
+      mask = [UInt8](repeating: 0, count: x.count)
+      amaxRows = [Float](repeating: 0, count: FakeQuantBench.rows)
+      amaxTensor = 0
+      x.withUnsafeBufferPointer { p in
+        for r in 0..<FakeQuantBench.rows {
+          amaxRows[r] = Amax.maxAbs(UnsafeBufferPointer(rebasing: p[(r * FakeQuantBench.cols)..<((r + 1) * FakeQuantBench.cols)]))
+        }
+      }
+      amaxTensor = amaxRows.max() ?? 0
+    }
+  }
+
+  nonisolated(unsafe) static var shared: Inputs?
+  static func inputs() -> Inputs {
+    if let s = shared { return s }
+    let s = Inputs()
+    shared = s
+    return s
+  }
+
+  enum Kind {
+    case int(bits: Int, ste: Bool)
+    case fp8(ste: Bool)
+    case nvfp4
+    case mxfp4
+  }
+
+  static func items(scale: Double) -> [Item] {
+    let cases: [(String, Kind, String)] = [
+      ("fake_quant_int8_per_channel", .int(bits: 8, ste: false), "INT8 per-channel (axis 0, amax [4096]) ModelOpt semantics"),
+      ("fake_quant_int8_per_channel_ste", .int(bits: 8, ste: true), "INT8 per-channel + clipped-STE mask"),
+      ("fake_quant_int4_per_channel", .int(bits: 4, ste: false), "INT4 per-channel (axis 0) ModelOpt semantics"),
+      ("fake_quant_int4_per_channel_ste", .int(bits: 4, ste: true), "INT4 per-channel + clipped-STE mask"),
+      ("fake_quant_fp8_e4m3_per_tensor", .fp8(ste: false), "FP8 E4M3 per-tensor (scalar amax) ModelOpt semantics"),
+      ("fake_quant_fp8_e4m3_per_tensor_ste", .fp8(ste: true), "FP8 E4M3 per-tensor + clipped-STE mask"),
+      ("fake_quant_nvfp4", .nvfp4, "NVFP4 (E2M1, blocks of 16, E4M3 block scales, calibrated global amax)"),
+      ("fake_quant_mxfp4", .mxfp4, "MXFP4 (E2M1, blocks of 32, E8M0 scales)"),
+    ]
+    return cases.map { key, kind, desc in
+      Item(key: key) { [run(key, kind, desc, scale: scale)] }
+    }
+  }
+
+  static func run(_ key: String, _ kind: Kind, _ desc: String, scale: Double) -> BenchResult {
+    let d = inputs()
+    let work = "\(desc); 4096x4096 float32, forward; GB/s = 2*64MiB/time"
+    var failure: String?
+    let t = d.x.withUnsafeBufferPointer { x in
+      d.amaxRows.withUnsafeBufferPointer { amaxRows in
+        withUnsafePointer(to: d.amaxTensor) { amaxT in
+          d.out.withUnsafeMutableBufferPointer { out in
+            d.mask.withUnsafeMutableBufferPointer { mask in
+              let amaxTensor = UnsafeBufferPointer(start: amaxT, count: 1)
+              return Timing.measure(runs: 7, warmup: 2, scale: scale) {
+                do {
+                  switch kind {
+                  case .int(let bits, let ste):
+                    try IntFakeQuant.modelOpt(
+                      x, shape: [rows, cols], format: .int(bits: bits, signed: true, narrowRange: false),
+                      granularity: .perChannel(axis: 0), amax: amaxRows, into: out, steMask: ste ? mask : nil)
+                  case .fp8(let ste):
+                    try FP8.fakeQuantModelOpt(
+                      x, shape: [rows, cols], format: .fp8E4M3, granularity: .perTensor, amax: amaxTensor,
+                      into: out, steMask: ste ? mask : nil)
+                  case .nvfp4:
+                    try NVFP4.fakeQuant(x, shape: [rows, cols], globalAmax: amaxTensor[0], into: out)
+                  case .mxfp4:
+                    try MXFormat.mxfp4.fakeQuant(x, shape: [rows, cols], into: out)
+                  }
+                } catch {
+                  failure = "\(error)"
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    if let failure {
+      return .failed(key, unit: "GB/s", higherIsBetter: true, work: work, error: failure)
+    }
+    Sink.consume(d.out[12345])
+    let bytes = 2.0 * Double(rows * cols * 4)
+    return BenchResult(key, t, unit: "GB/s", value: bytes / t.median / 1e9, higherIsBetter: true, work: work)
+  }
+}
+
+/// Train steps and an epoch of the quantized MLP: `QuantizeConfig(preset: .int8)` (ModelOpt's
+/// `INT8_DEFAULT_CFG`: W8 per-channel, A8 per-tensor), max-calibrated on the train rows, then
+/// forward (fake quant) + cross-entropy + backward (STE) + Adam(1e-4). (The reference's W2A4
+/// items are not mirrored yet.)
+enum QuantizedTrainingBench {
+  static func quantizedModel(_ train: Dataset) throws -> MLP {
+    let model = MLP(TrainingBench.sizes)
+    let context = ModeContext(forwardLoop: { m in
+      Tensor.withoutGrad { for b in train.batches(size: 64) { _ = m(b.inputs) } }
+    })
+    _ = try QuantizeMode.convert(model, config: QuantizeConfig(preset: .int8), context: context)
+    return model
+  }
+
+  static func items(train: Dataset, scale: Double) -> [Item] {
+    var items: [Item] = []
+    for batch in [64, 1024] {
+      let key = "mlp_train_step_int8_b\(batch)"
+      let work = "QAT INT8 (W8 per-channel, A8 per-tensor): forward + cross-entropy + backward + Adam step, batch \(batch)"
+      items.append(Item(key: key) {
+        do {
+          let model = try quantizedModel(train)
+          model.train()
+          let opt = Adam(model.trainableParameters(), learningRate: 1e-4)
+          let b = train.batch(0..<batch)
+          let t = Timing.measure(runs: batch == 64 ? 51 : 31, warmup: 5, scale: scale) {
+            opt.zeroGrad()
+            let loss = Loss.crossEntropy(model(b.inputs), b.labels)
+            loss.backward()
+            opt.step()
+            Sink.consume(loss.item)
+          }
+          return [BenchResult(key, t, unit: "ms", value: t.median * 1e3, higherIsBetter: false, work: work)]
+        } catch {
+          return [.failed(key, unit: "ms", higherIsBetter: false, work: work, error: "\(error)")]
+        }
+      })
+    }
+    let work = "QAT INT8: one epoch over the 1437 train rows, batch 64, seeded shuffle, Adam(1e-4)"
+    items.append(Item(key: "epoch_qat_int8_b64") {
+      do {
+        let model = try quantizedModel(train)
+        let opt = Adam(model.trainableParameters(), learningRate: 1e-4)
+        var e: UInt64 = 0
+        let t = Timing.measure(runs: 5, warmup: 1, scale: scale) {
+          model.train()
+          for b in train.batches(size: 64, seed: 1 &+ e) {
+            opt.zeroGrad()
+            let loss = Loss.crossEntropy(model(b.inputs), b.labels)
+            loss.backward()
+            opt.step()
+            Sink.consume(loss.item)
+          }
+          e &+= 1
+        }
+        return [BenchResult("epoch_qat_int8_b64", t, unit: "s", value: t.median, higherIsBetter: false, work: work)]
+      } catch {
+        return [.failed("epoch_qat_int8_b64", unit: "s", higherIsBetter: false, work: work, error: "\(error)")]
+      }
+    })
+    return items
+  }
+}
