@@ -5,6 +5,7 @@ import QATRegistry
 
 let usage = """
   usage: qatkit-run [--out DIR] [--qat-epochs N]   run FP32 → PTQ → QAT → QAT+KD on digits
+         qatkit-run ptq                            PTQ accuracy of every preset × calibrator
          qatkit-run inspect FILE                   show a checkpoint's modes, tensors and ranges
          qatkit-run list                           show registered modes, quantizers, calibrators, ...
   """
@@ -20,6 +21,9 @@ do {
   case "inspect":
     guard args.count == 2 else { fail(usage, code: 64) }
     print(try inspectCheckpoint(at: URL(fileURLWithPath: args[1])))
+  case "ptq":
+    guard args.count == 1 else { fail(usage, code: 64) }
+    try PTQReport().run()
   case "list":
     for e in InTreePlugins.registry.allEntries {
       print("\(e.kind.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)) \(e.name.padding(toLength: 18, withPad: " ", startingAt: 0)) [\(e.plugin)] \(e.summary)")
