@@ -68,7 +68,7 @@ public final class LSQQuantizer: Quantizer {
       let s = Swift.max(a, 1e-12) / maxBound
       return values.map { Swift.min(Swift.max(($0 / s).rounded(.toNearestOrEven), minBound), maxBound) * s }
     }
-    guard let ranges = try calibrator.computeAmax(for: target), ranges.count == layout.groups else {
+    guard let ranges = try calibrator.computeAmax(for: target), ranges.count == layout.groupCount else {
       throw QuantizerError.stateMismatch("calibrator returned no range for the lsq quantizer")
     }
     amax = Tensor(ranges.map { Swift.max($0, 1e-8) }, requiresGrad: true)
@@ -84,17 +84,17 @@ public final class LSQQuantizer: Quantizer {
 
   /// Fake-quantizes with the learned range (or observes while calibrating).
   public func callAsFunction(_ x: Tensor) -> Tensor {
-    let lay: GroupLayout
-    do { lay = try GroupLayout(shape: x.shape, granularity: attributes.granularity) } catch {
-      preconditionFailure("lsq: \(error)")
-    }
+    precondition(
+      GroupLayout.fits(attributes.granularity, shape: x.shape),
+      "lsq: \(attributes.granularity) does not fit input shape \(x.shape)")
+    let lay = GroupLayout(attributes.granularity, shape: x.shape)
     layout = lay
     if let calibrator {
-      calibrator.collect(lay.groupMajor(x.scalars))
+      calibrator.collect(lay.batch(x.scalars))
       return x
     }
     guard isEnabled, let amax else { return x }
-    precondition(amax.count == lay.groups, "lsq: range has \(amax.count) groups, input needs \(lay.groups)")
+    precondition(amax.count == lay.groupCount, "lsq: range has \(amax.count) groups, input needs \(lay.groupCount)")
     return LSQKernel.forward(x, amax: amax, layout: lay, minBound: minBound, maxBound: maxBound, gradScale: gradScaleEnabled)
   }
 }

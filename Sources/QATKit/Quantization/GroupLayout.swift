@@ -1,20 +1,37 @@
 /// How the elements of a tensor map to range groups (per tensor, channel or block), with
-/// the shape of the matching `_amax` state.
-package struct GroupLayout: Equatable, Sendable {
-  package enum Kind: Equatable, Sendable {
+/// the shape of the matching `_amax` state. Quantizer plugins use it to share one range per
+/// group and to hand calibrators group-major values.
+public struct GroupLayout: Equatable, Sendable {
+  /// The granularity, resolved against a shape.
+  public enum Kind: Equatable, Sendable {
+    /// One group.
     case tensor
     /// `channels` along the axis, `inner` = product of the dimensions after it.
     case channel(axis: Int, channels: Int, inner: Int)
+    /// Blocks of this many consecutive elements of the last axis.
     case block(Int)
   }
 
-  package let kind: Kind
-  package let groupCount: Int
-  package let shape: [Int]
+  /// The resolved granularity.
+  public let kind: Kind
+  /// Number of groups (ranges).
+  public let groupCount: Int
+  /// The tensor shape.
+  public let shape: [Int]
 
-  /// The layout of `granularity` over a tensor of `shape` (shapes are checked by the caller:
-  /// the axis is in range and the block size divides the last dimension).
-  package init(_ granularity: QuantGranularity, shape: [Int]) {
+  /// Whether `granularity` applies to `shape` (axis in range, block size divides the last
+  /// dimension).
+  public static func fits(_ granularity: QuantGranularity, shape: [Int]) -> Bool {
+    switch granularity {
+    case .perTensor: true
+    case .perChannel(let a): (-shape.count..<shape.count).contains(a)
+    case .perBlock(let b): b > 0 && (shape.last ?? 1) % b == 0
+    }
+  }
+
+  /// The layout of `granularity` over a tensor of `shape`; the caller checks ``fits(_:shape:)``
+  /// first (configs are validated against layer shapes before any forward pass).
+  public init(_ granularity: QuantGranularity, shape: [Int]) {
     self.shape = shape
     let n = shape.reduce(1, *)
     switch granularity {
@@ -37,7 +54,7 @@ package struct GroupLayout: Equatable, Sendable {
 
   /// The shape of the range tensor: `[]` per tensor; the input rank with 1s except the axis
   /// per channel (ModelOpt's `[C, 1]` for axis 0); `[..., lastDim / block]` per block.
-  package var amaxShape: [Int] {
+  public var amaxShape: [Int] {
     switch kind {
     case .tensor: return []
     case .channel(let axis, let c, _):
@@ -53,7 +70,7 @@ package struct GroupLayout: Equatable, Sendable {
   }
 
   /// The group of flat element `i`.
-  @inline(__always) package func group(_ i: Int) -> Int {
+  @inline(__always) public func group(_ i: Int) -> Int {
     switch kind {
     case .tensor: 0
     case .channel(_, let c, let inner): (i / inner) % c
@@ -62,7 +79,7 @@ package struct GroupLayout: Equatable, Sendable {
   }
 
   /// The values regrouped group-major, for calibrators.
-  package func batch(_ x: [Float]) -> CalibrationBatch {
+  public func batch(_ x: [Float]) -> CalibrationBatch {
     switch kind {
     case .tensor: return CalibrationBatch(groupCount: 1, groupSize: x.count, values: x)
     case .block(let b): return CalibrationBatch(groupCount: groupCount, groupSize: b, values: x)
@@ -85,7 +102,7 @@ package struct GroupLayout: Equatable, Sendable {
   }
 
   /// Largest finite `|x|` per group (0 for an empty or all-zero group).
-  package func absMax(_ x: [Float]) -> [Float] {
+  public func absMax(_ x: [Float]) -> [Float] {
     var m = [Float](repeating: 0, count: groupCount)
     x.withUnsafeBufferPointer { v in
       m.withUnsafeMutableBufferPointer { mm in
