@@ -35,7 +35,8 @@ public func save(_ model: Module, to url: URL, registry: Registry = .builtin) th
     "format": CheckpointFormat.name,
     "format_version": String(CheckpointFormat.currentVersion),
     "producer": qatkitVersion,
-    "model": String(describing: type(of: model)),
+    // A distillation wrapper saves its student: record the student's type.
+    "model": String(describing: type(of: (model as? DistillationModel)?.student ?? model)),
     "modes": modesText,
     "requires": requiresText,
   ]
