@@ -1,6 +1,6 @@
 import QATKit
 
-/// A type-erased ``Mode`` for lookup by name.
+/// A type-erased `Mode` for lookup by name.
 public struct AnyModeType: Sendable {
   /// Registry name.
   public let name: String

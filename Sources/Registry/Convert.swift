@@ -6,7 +6,7 @@ import QATKit
 /// (unknown keys name their key path), each mode may follow the previous one (including the
 /// modes already in the model's history), export modes close the mode that awaits them, and
 /// each mode validates its config against the model. Only then are the modes applied in
-/// order, each recorded as `(name, config, metadata)` in ``Module/modeHistory``. If any mode
+/// order, each recorded as `(name, config, metadata)` in `Module.modeHistory`. If any mode
 /// throws, the caller's model is restored exactly as it was and the error says which mode
 /// failed.
 ///

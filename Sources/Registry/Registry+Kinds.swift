@@ -35,7 +35,7 @@ extension Registry {
   }
 
   /// Registers the quantizer slots of a layer type whose class does not declare them (its
-  /// forward pass must call ``Module/quantize(_:slot:)`` with these names).
+  /// forward pass must call `Module.quantize(_:slot:)` with these names).
   public mutating func register(layer type: Module.Type, slots: [String], summary: String? = nil) throws {
     let name = String(describing: type)
     try register(.layer, name: name, summary: summary ?? "slots: \(slots.joined(separator: ", "))",

@@ -109,7 +109,7 @@ public struct Registry: Sendable {
 
   // MARK: Modes
 
-  /// Registers a mode type under its ``Mode/name``.
+  /// Registers a mode type under its `Mode.name`.
   public mutating func register<M: Mode>(mode: M.Type) throws {
     try register(.mode, name: M.name, summary: M.summary, value: AnyModeType(M.self))
   }

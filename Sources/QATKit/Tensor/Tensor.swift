@@ -7,7 +7,7 @@ import Foundation
 /// (transpose, slice) materialize a copy.
 ///
 /// Operations on tensors with ``requiresGrad`` set (outside ``Tensor/withoutGrad(_:)``)
-/// record a backward function; ``backward()`` on a scalar result fills ``grad`` of every leaf
+/// record a backward function; ``backward(_:retainGraph:)`` on a scalar result fills ``grad`` of every leaf
 /// that requires it.
 ///
 /// Shape mismatches inside arithmetic are programming errors and stop the program with a
@@ -21,7 +21,7 @@ public final class Tensor {
   package var storage: [Float]
   /// Whether gradients are accumulated into ``grad`` (leaves) or propagated (results).
   public var requiresGrad: Bool
-  /// The accumulated gradient of the last ``backward()`` call, for leaves that require it.
+  /// The accumulated gradient of the last ``backward(_:retainGraph:)`` call, for leaves that require it.
   public var grad: Tensor?
   /// The recorded operation that produced this tensor, if any.
   package var gradFn: GradFn?
