@@ -2,17 +2,55 @@
 import Foundation
 import PackageDescription
 
-// Release builds on x86-64 target x86-64-v3 (AVX2 + FMA + F16C): without it `rounded()`
-// and `addingProduct` lower to libm calls and the kernels run 30-125x slower;
-// -fno-math-errno lets `squareRoot()` vectorize (Adam). Debug builds
-// and other architectures stay on the toolchain's baseline. Set QATKIT_PORTABLE=1 to build
-// a release binary for any x86-64 CPU; the kernels give bit-identical results either way
-// (tested), only slower. See README "Build settings".
-let portable = ProcessInfo.processInfo.environment["QATKIT_PORTABLE"] == "1"
+// Release builds target the CPU family of the machine that compiles them. QATKit is a source
+// package: SwiftPM compiles it on the machine that runs it, so the manifest reads the CPU flags
+// there (/proc/cpuinfo on x86-64 Linux) and picks the highest x86-64 level they support:
+//
+// - x86-64-v4 (AVX-512 F/BW/DQ/VL) + the `QATKIT_AVX512` condition: the SGEMM uses its
+//   8x32 micro-kernel on zmm registers (twice the AVX2 flops per instruction);
+// - x86-64-v3 (AVX2 + FMA + F16C): the 6x16 AVX2 micro-kernel;
+// - otherwise (or on macOS/other architectures, where the file does not exist) the baseline.
+//
+// Without at least x86-64-v3 `rounded()` and `addingProduct` lower to libm calls and the kernels
+// run 30-125x slower; -fno-math-errno lets `squareRoot()` vectorize (Adam). Debug builds stay on
+// the toolchain's baseline. The trade-off: a release *binary* copied to an older CPU may stop
+// with SIGILL. Set QATKIT_PORTABLE=1 to build a release binary for any x86-64 CPU, or
+// QATKIT_X86_LEVEL=v3 (or v4, baseline) to pick the level explicitly (e.g. when building on a
+// newer machine than the one that will run it). Element-wise kernels give bit-identical results
+// at every level (tested); the SGEMM sums in a different order per micro-kernel and is tested
+// against a Double-accumulated reference with a tolerance. See Benchmarks/README.md.
+let environment = ProcessInfo.processInfo.environment
+let portable = environment["QATKIT_PORTABLE"] == "1"
+
+/// The x86-64 microarchitecture level this machine supports: "v4", "v3" or "baseline".
+func hostX86Level() -> String {
+  guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+    let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+  else { return "baseline" }
+  let flags = Set(line.split(separator: " ").map(String.init))
+  if ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx2", "fma", "f16c"].allSatisfy(flags.contains) {
+    return "v4"
+  }
+  if ["avx2", "fma", "f16c", "bmi2", "movbe"].allSatisfy(flags.contains) { return "v3" }
+  return "baseline"
+}
+
 var fastFlags: [SwiftSetting] = []
 #if arch(x86_64)
 if !portable {
-  fastFlags = [.unsafeFlags(["-Xcc", "-march=x86-64-v3", "-Xcc", "-fno-math-errno"], .when(configuration: .release))]
+  let level = environment["QATKIT_X86_LEVEL"] ?? hostX86Level()
+  let release = BuildSettingCondition.when(configuration: .release)
+  switch level {
+  case "v4":
+    fastFlags = [
+      .unsafeFlags(["-Xcc", "-march=x86-64-v4", "-Xcc", "-fno-math-errno"], release),
+      .define("QATKIT_AVX512", release),
+    ]
+  case "v3":
+    fastFlags = [.unsafeFlags(["-Xcc", "-march=x86-64-v3", "-Xcc", "-fno-math-errno"], release)]
+  default:
+    break
+  }
 }
 #endif
 

@@ -27,6 +27,9 @@ extension GEMM {
           for p in 0..<kc {
             let d = panel + p &* mr
             d[0] = src[0]; d[1] = src[1]; d[2] = src[2]; d[3] = src[3]; d[4] = src[4]; d[5] = src[5]
+            #if QATKIT_AVX512
+            d[6] = src[6]; d[7] = src[7]
+            #endif
             src += m
           }
         } else {
@@ -41,9 +44,15 @@ extension GEMM {
         // op(A)[i, p] = A[i, p]: read each row contiguously, write with stride mr.
         if rows == mr {
           let s0 = A + (i &* k &+ p0), s1 = s0 + k, s2 = s1 + k, s3 = s2 + k, s4 = s3 + k, s5 = s4 + k
+          #if QATKIT_AVX512
+          let s6 = s5 + k, s7 = s6 + k
+          #endif
           for p in 0..<kc {
             let d = panel + p &* mr
             d[0] = s0[p]; d[1] = s1[p]; d[2] = s2[p]; d[3] = s3[p]; d[4] = s4[p]; d[5] = s5[p]
+            #if QATKIT_AVX512
+            d[6] = s6[p]; d[7] = s7[p]
+            #endif
           }
         } else {
           for r in 0..<mr {
@@ -88,9 +97,14 @@ extension GEMM {
         if cols == nr {
           var src = UnsafeRawPointer(B + (p0 &* n &+ j))
           let step = n &* 4
+          let rowBytes = nr &* 4
           for p in 0..<kc {
-            let v = src.loadUnaligned(as: SIMD16<Float>.self)
-            raw.storeBytes(of: v, toByteOffset: p &* 64, as: SIMD16<Float>.self)
+            var o = 0
+            while o < rowBytes {  // nr / 16 vectors per row of the panel
+              let v = src.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+              raw.storeBytes(of: v, toByteOffset: p &* rowBytes &+ o, as: SIMD16<Float>.self)
+              o &+= 64
+            }
             src += step
           }
         } else {

@@ -17,11 +17,25 @@
 /// (baseline x86-64) build it becomes a correct but slow `fmaf` call per lane; defining
 /// `QATKIT_NO_FMA` (`-Xswiftc -DQATKIT_NO_FMA`) switches to a separate multiply and add there.
 /// See ``multiplyAdd(_:_:_:)``.
+///
+/// AVX-512: release builds on an AVX-512 machine define `QATKIT_AVX512` (see Package.swift) and
+/// use an 8×32 micro-kernel instead: 16 `SIMD16<Float>` accumulators in zmm registers (16 of the
+/// 32), two 16-float `B` loads and eight broadcasts per `p`. The summation order per element is
+/// the same (`p` ascending within a `kc` block, blocks in order), but the build's FMA/no-FMA
+/// choice and the micro-kernel width are build settings, so results are tested against
+/// ``reference(_:_:m:n:k:transposeA:transposeB:accumulateInto:)`` with a tolerance, not bitwise.
 package enum GEMM {
+  #if QATKIT_AVX512
+  /// Rows of the micro-tile.
+  package static let mr = 8
+  /// Columns of the micro-tile (two `SIMD16<Float>`).
+  package static let nr = 32
+  #else
   /// Rows of the micro-tile.
   package static let mr = 6
   /// Columns of the micro-tile (two `SIMD8<Float>`).
   package static let nr = 16
+  #endif
   /// Depth of a packed block (panel rows kept in L1 for one micro-kernel call).
   package static let kc = 256
   /// Rows of a packed `A` block (kept in L2).
@@ -42,6 +56,7 @@ package enum GEMM {
     m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false, accumulate: Bool = false
   ) {
     if m == 0 || n == 0 { return }
+    Allocation.prepare()
     if k == 0 {
       if !accumulate { C.update(repeating: 0, count: m &* n) }
       return
@@ -108,8 +123,13 @@ package enum GEMM {
             while ir < mcur {
               let nrows = Swift.min(mr, mcur &- ir)
               let cTile = C + ((ic &+ ir) &* n &+ (jc &+ jr))
+              #if QATKIT_AVX512
+              kernel8x32(kcur, packA + ir &* kcur, bPanel, cTile, ldc: n, rows: nrows, cols: ncols,
+                         overwrite: overwrite)
+              #else
               kernel6x16(kcur, packA + ir &* kcur, bPanel, cTile, ldc: n, rows: nrows, cols: ncols,
                          overwrite: overwrite)
+              #endif
               ir &+= mr
             }
             jr &+= nr
@@ -131,6 +151,95 @@ package enum GEMM {
     c.addProduct(a, b)
     #endif
   }
+
+  /// `c += a * b` on 16 lanes, fused when the build targets FMA.
+  @inline(__always)
+  package static func multiplyAdd(_ c: inout SIMD16<Float>, _ a: SIMD16<Float>, _ b: SIMD16<Float>) {
+    #if QATKIT_NO_FMA
+    c += a * b
+    #else
+    c.addProduct(a, b)
+    #endif
+  }
+
+  #if QATKIT_AVX512
+  /// The 8×32 AVX-512 micro-kernel: `C[tile] (=|+=) Apanel[kc×8]ᵀ · Bpanel[kc×32]`, storing only
+  /// the `rows × cols` valid part of the tile.
+  @inline(__always)
+  private static func kernel8x32(
+    _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+    ldc: Int, rows: Int, cols: Int, overwrite: Bool
+  ) {
+    var c00 = SIMD16<Float>(), c01 = SIMD16<Float>()
+    var c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
+    var c20 = SIMD16<Float>(), c21 = SIMD16<Float>()
+    var c30 = SIMD16<Float>(), c31 = SIMD16<Float>()
+    var c40 = SIMD16<Float>(), c41 = SIMD16<Float>()
+    var c50 = SIMD16<Float>(), c51 = SIMD16<Float>()
+    var c60 = SIMD16<Float>(), c61 = SIMD16<Float>()
+    var c70 = SIMD16<Float>(), c71 = SIMD16<Float>()
+    let rb = UnsafeRawPointer(b)
+    var pa = a
+    var off = 0
+    let end = kc &* 128
+    while off < end {
+      let b0 = rb.load(fromByteOffset: off, as: SIMD16<Float>.self)
+      let b1 = rb.load(fromByteOffset: off &+ 64, as: SIMD16<Float>.self)
+      var av = SIMD16<Float>(repeating: pa[0])
+      multiplyAdd(&c00, av, b0); multiplyAdd(&c01, av, b1)
+      av = SIMD16<Float>(repeating: pa[1])
+      multiplyAdd(&c10, av, b0); multiplyAdd(&c11, av, b1)
+      av = SIMD16<Float>(repeating: pa[2])
+      multiplyAdd(&c20, av, b0); multiplyAdd(&c21, av, b1)
+      av = SIMD16<Float>(repeating: pa[3])
+      multiplyAdd(&c30, av, b0); multiplyAdd(&c31, av, b1)
+      av = SIMD16<Float>(repeating: pa[4])
+      multiplyAdd(&c40, av, b0); multiplyAdd(&c41, av, b1)
+      av = SIMD16<Float>(repeating: pa[5])
+      multiplyAdd(&c50, av, b0); multiplyAdd(&c51, av, b1)
+      av = SIMD16<Float>(repeating: pa[6])
+      multiplyAdd(&c60, av, b0); multiplyAdd(&c61, av, b1)
+      av = SIMD16<Float>(repeating: pa[7])
+      multiplyAdd(&c70, av, b0); multiplyAdd(&c71, av, b1)
+      pa += 8
+      off &+= 128
+    }
+    if rows == mr && cols == nr {
+      let rc = UnsafeMutableRawPointer(c)
+      let ld = ldc &* 4
+      @inline(__always) func put(_ r: Int, _ v0: SIMD16<Float>, _ v1: SIMD16<Float>) {
+        let o = r &* ld
+        if overwrite {
+          rc.storeBytes(of: v0, toByteOffset: o, as: SIMD16<Float>.self)
+          rc.storeBytes(of: v1, toByteOffset: o &+ 64, as: SIMD16<Float>.self)
+        } else {
+          let o0 = rc.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+          let o1 = rc.loadUnaligned(fromByteOffset: o &+ 64, as: SIMD16<Float>.self)
+          rc.storeBytes(of: o0 + v0, toByteOffset: o, as: SIMD16<Float>.self)
+          rc.storeBytes(of: o1 + v1, toByteOffset: o &+ 64, as: SIMD16<Float>.self)
+        }
+      }
+      put(0, c00, c01); put(1, c10, c11); put(2, c20, c21); put(3, c30, c31)
+      put(4, c40, c41); put(5, c50, c51); put(6, c60, c61); put(7, c70, c71)
+      return
+    }
+    // Edge tile: spill the accumulators and copy the valid part.
+    withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 16) { t in
+      t[0] = c00; t[1] = c01; t[2] = c10; t[3] = c11; t[4] = c20; t[5] = c21; t[6] = c30; t[7] = c31
+      t[8] = c40; t[9] = c41; t[10] = c50; t[11] = c51; t[12] = c60; t[13] = c61; t[14] = c70; t[15] = c71
+      let tile = UnsafeRawPointer(t.baseAddress!).assumingMemoryBound(to: Float.self)
+      for r in 0..<rows {
+        let src = tile + r &* 32
+        let dst = c + r &* ldc
+        if overwrite {
+          for j in 0..<cols { dst[j] = src[j] }
+        } else {
+          for j in 0..<cols { dst[j] += src[j] }
+        }
+      }
+    }
+  }
+  #endif
 
   /// The 6×16 micro-kernel: `C[tile] (=|+=) Apanel[kc×6]ᵀ · Bpanel[kc×16]`, storing only the
   /// `rows × cols` valid part of the tile.

@@ -35,6 +35,7 @@ package enum Parallel {
     _ count: Int, grain: Int, _ body: @Sendable (Range<Int>) -> Void
   ) {
     guard count > 0 else { return }
+    Allocation.prepare()
     let chunks = min(cores, max(1, count / max(1, grain)))
     if chunks == 1 { body(0..<count); return }
     let per = (count + chunks - 1) / chunks
