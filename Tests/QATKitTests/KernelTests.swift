@@ -36,6 +36,8 @@ struct KernelTests {
   static let shapes: [(Int, Int, Int)] = [
     (1, 1, 1), (1, 7, 1), (7, 1, 3), (17, 33, 5), (6, 16, 8), (12, 32, 17), (5, 15, 1023),
     (13, 17, 300), (100, 41, 70), (97, 130, 33), (64, 256, 64), (3, 1, 257),
+    // Full and edge tiles of the AVX-512 8×32 micro-kernel, across a kc = 256 block boundary.
+    (8, 32, 257), (17, 65, 40), (24, 96, 3),
   ]
 
   @Test("GEMM matches the reference for every transpose combination", arguments: [

@@ -70,15 +70,25 @@ public enum MXFormat: String, Hashable, Sendable, Codable, CaseIterable {
     let layout = try resolveLayout(shape: shape, bufferCount: x.count, granularity: .perBlock(size: blockSize))
     try checkCount(out.count, x.count, "output buffer")
     if let scaleCodes { try checkCount(scaleCodes.count, layout.paramCount, "scale code buffer") }
-    // Pass 1 (read-only): block amax -> shared exponent. Pass 2: one fused element sweep.
-    let blockAmax = Amax.maxAbs(x, layout: layout)
-    var params = LaneParams(count: layout.paramCount)
-    let dmax = elementMax
-    for (blk, amax) in blockAmax.enumerated() {
-      let e = MXFormat.sharedExponent(amax: amax, elementMax: dmax)
-      scaleCodes?[blk] = UInt8(e + 127)
-      params.set(blk, exactPowerOfTwo(-e), exactPowerOfTwo(e), 0)
-    }
-    runLaneKernel(ScaledMiniFloatKernel(spec: spec, limit: dmax), x, out, mask: nil, layout: layout, params: params)
+    // One pass: block amax -> shared exponent -> elements, while the block is in registers.
+    let rule = MXBlockRule(
+      kernel: ScaledMiniFloatKernel(spec: spec, limit: elementMax), elementMax: elementMax,
+      scaleCodes: SendableBox(scaleCodes?.baseAddress))
+    runBlockKernel(rule, x, out, blockSize: blockSize)
+  }
+}
+
+/// MX block scale: lane parameters `(2^-e, 2^e, 0)` for the shared exponent `e` of the block;
+/// records the E8M0 code `e + 127`.
+private struct MXBlockRule: BlockScaleRule {
+  let kernel: ScaledMiniFloatKernel
+  let elementMax: Float
+  let scaleCodes: SendableBox<UnsafeMutablePointer<UInt8>?>
+
+  @inline(__always)
+  func params(blockAmax: Float, block: Int) -> (a: Float, b: Float, c: Float) {
+    let e = MXFormat.sharedExponent(amax: blockAmax, elementMax: elementMax)
+    scaleCodes.value?[block] = UInt8(e + 127)
+    return (exactPowerOfTwo(-e), exactPowerOfTwo(e), 0)
   }
 }

@@ -47,20 +47,28 @@ public enum NVFP4 {
       if let blockScales { blockScales.update(repeating: 0) }
       return gs
     }
-    // Pass 1 (read-only): block amax -> E4M3 block scale. Pass 2: one fused element sweep.
-    let blockAmax = Amax.maxAbs(x, layout: layout)
-    let denom = 6 * gs
-    let e4m3 = MiniFloatSpec.e4m3
-    var params = LaneParams(count: layout.paramCount)
-    for (blk, bmax) in blockAmax.enumerated() {
-      var t = bmax / denom
-      t = t == 0 ? 1 : (t < minBlockScale ? minBlockScale : (t > 448 ? 448 : t))
-      let sFP8 = e4m3.round(t)
-      blockScales?[blk] = sFP8
-      params.set(blk, sFP8 * gs, 0, 0)
-    }
-    runLaneKernel(NVFP4Kernel(), x, out, mask: nil, layout: layout, params: params)
+    // One pass: block amax -> E4M3 block scale -> elements, while the block is in registers.
+    let rule = NVFP4BlockRule(gs: gs, denom: 6 * gs, blockScales: SendableBox(blockScales?.baseAddress))
+    runBlockKernel(rule, x, out, blockSize: blockSize)
     return gs
+  }
+}
+
+/// NVFP4's block scale: `t = blockAmax / (6 gs)` (`1` for an all-zero block), clamped to
+/// `[2^-9, 448]`, rounded to E4M3; the lane parameter is the effective scale `sFP8 * gs`.
+private struct NVFP4BlockRule: BlockScaleRule {
+  let gs: Float
+  let denom: Float
+  let blockScales: SendableBox<UnsafeMutablePointer<Float>?>
+  var kernel: NVFP4Kernel { NVFP4Kernel() }
+
+  @inline(__always)
+  func params(blockAmax: Float, block: Int) -> (a: Float, b: Float, c: Float) {
+    var t = blockAmax / denom
+    t = t == 0 ? 1 : (t < NVFP4.minBlockScale ? NVFP4.minBlockScale : (t > 448 ? 448 : t))
+    let sFP8 = MiniFloatSpec.e4m3.round(t)
+    blockScales.value?[block] = sFP8
+    return (sFP8 * gs, 0, 0)
   }
 }
 

@@ -118,8 +118,10 @@ package enum ReferenceKernels {
       // ceil(log2(v)) by doubling/halving a power of two: independent of the fast bit method.
       let v = Double(bmax / format.elementMax)
       var e = 0
-      if v == 0 {
-        e = -127
+      if !(v > 0) {
+        e = -127  // zero (or NaN) block, as MXFormat.sharedExponent
+      } else if !v.isFinite {
+        e = 127  // an infinite block: the largest scale (the doubling loop below would not end)
       } else {
         var p = 1.0
         while p < v { p *= 2; e += 1 }

@@ -1,0 +1,143 @@
+import Testing
+
+import QATTestSupport
+
+@testable import QATKit
+
+/// The SIMD fake-quant kernels (the fast path: x86-64-v3 / v4 in release builds) against the
+/// scalar `ReferenceKernels`, bit for bit. `swift test` (debug) checks the portable build;
+/// `swift test -c release --filter Kernel` checks the same kernels as compiled for this CPU.
+@Suite("Kernel fast paths are bit-identical to the reference kernels")
+struct KernelFastPathTests {
+  /// Values over many binades, with all-zero, tiny and huge blocks, an infinity and a NaN.
+  static func awkwardValues(rows: Int, cols: Int, seed: UInt64) -> [Float] {
+    var rng = RandomGenerator(seed: seed)
+    var x = (0..<(rows * cols)).map { _ -> Float in
+      let m = Float.random(in: -1..<1, using: &rng)
+      let e = Int.random(in: -12...12, using: &rng)
+      return m * Float(sign: .plus, exponent: e, significand: 1)
+    }
+    for j in 0..<min(cols, 48) { x[j] = 0 }  // leading all-zero blocks
+    for j in 0..<min(cols, 16) { x[cols + j] = Float(j) * 0x1p-140 }  // subnormal block
+    x[2 * cols + 3] = .infinity
+    x[2 * cols + 5] = -.nan
+    x[3 * cols + 1] = 3e38
+    return x
+  }
+
+  /// Bitwise equality, NaN matching any NaN (payloads may differ between the two paths).
+  static func mismatches(_ a: [Float], _ b: [Float]) -> [Int] {
+    guard a.count == b.count else { return [-1] }
+    return a.indices.filter { a[$0].bitPattern != b[$0].bitPattern && !(a[$0].isNaN && b[$0].isNaN) }
+  }
+
+  @Test("NVFP4 single-pass block kernel", arguments: [8, 16, 32, 48])
+  func nvfp4(blockSize: Int) throws {
+    let rows = 6, cols = 96
+    let x = Self.awkwardValues(rows: rows, cols: cols, seed: UInt64(blockSize))
+    for globalAmax: Float? in [nil, 2.5] {
+      // Without a global amax the infinity makes the tensor's range infinite: all zeros.
+      let ref = try ReferenceKernels.nvfp4(x, shape: [rows, cols], globalAmax: globalAmax, blockSize: blockSize)
+      var out = [Float](repeating: .nan, count: x.count)
+      var scales = [Float](repeating: .nan, count: x.count / blockSize)
+      try x.withUnsafeBufferPointer { xb in
+        try out.withUnsafeMutableBufferPointer { ob in
+          try scales.withUnsafeMutableBufferPointer { sb in
+            _ = try NVFP4.fakeQuant(
+              xb, shape: [rows, cols], globalAmax: globalAmax, blockSize: blockSize, into: ob, blockScales: sb)
+          }
+        }
+      }
+      #expect(Self.mismatches(out, ref.out).isEmpty, "block \(blockSize) amax \(String(describing: globalAmax))")
+      #expect(Self.mismatches(scales, ref.blockScales).isEmpty)
+      // In place (out aliases x) gives the same result.
+      var inPlace = x
+      try inPlace.withUnsafeMutableBufferPointer { b in
+        _ = try NVFP4.fakeQuant(
+          UnsafeBufferPointer(b), shape: [rows, cols], globalAmax: globalAmax, blockSize: blockSize, into: b)
+      }
+      #expect(Self.mismatches(inPlace, ref.out).isEmpty)
+    }
+  }
+
+  @Test("MX single-pass block kernel", arguments: MXFormat.allCases)
+  func mx(format: MXFormat) throws {
+    for blockSize in [16, 32, 64] {
+      let rows = 5, cols = 128
+      // ReferenceKernels.mx has no infinite input (its ceil(log2) loop would not end).
+      let x = Self.awkwardValues(rows: rows, cols: cols, seed: 77).map { $0.isInfinite ? 1e30 : $0 }
+      let ref = try ReferenceKernels.mx(x, shape: [rows, cols], format: format, blockSize: blockSize)
+      var out = [Float](repeating: .nan, count: x.count)
+      var codes = [UInt8](repeating: 0, count: x.count / blockSize)
+      try x.withUnsafeBufferPointer { xb in
+        try out.withUnsafeMutableBufferPointer { ob in
+          try codes.withUnsafeMutableBufferPointer { cb in
+            try format.fakeQuant(xb, shape: [rows, cols], blockSize: blockSize, into: ob, scaleCodes: cb)
+          }
+        }
+      }
+      #expect(Self.mismatches(out, ref.out).isEmpty, "\(format) block \(blockSize)")
+      #expect(codes == ref.codes, "\(format) block \(blockSize) codes")
+    }
+  }
+
+  @Test("Integer and FP8 fake quant with STE mask, per channel and per tensor")
+  func integerAndFP8() throws {
+    let shape = [37, 50]
+    let x = Self.awkwardValues(rows: 37, cols: 50, seed: 5).map { $0.isFinite ? $0 : 1 }
+    for granularity in [QuantGranularity.perTensor, .perChannel(axis: 0), .perChannel(axis: 1)] {
+      let amax = try x.withUnsafeBufferPointer { try Amax.maxAbs($0, shape: shape, granularity: granularity) }
+      for format in [try NumberFormat.integer(bits: 8), try NumberFormat.integer(bits: 4), .int(bits: 4, signed: false, narrowRange: false)] {
+        let ref = try ReferenceKernels.modelOptInt(x, shape: shape, format: format, granularity: granularity, amax: amax)
+        var out = [Float](repeating: .nan, count: x.count), mask = [UInt8](repeating: 9, count: x.count)
+        try x.withUnsafeBufferPointer { xb in
+          try amax.withUnsafeBufferPointer { ab in
+            try out.withUnsafeMutableBufferPointer { ob in
+              try mask.withUnsafeMutableBufferPointer { mb in
+                try IntFakeQuant.modelOpt(
+                  xb, shape: shape, format: format, granularity: granularity, amax: ab, into: ob, steMask: mb)
+              }
+            }
+          }
+        }
+        #expect(Self.mismatches(out, ref.out).isEmpty, "\(format) \(granularity)")
+        #expect(mask == ref.mask, "\(format) \(granularity) mask")
+      }
+      for format in [NumberFormat.fp8E4M3, .fp8E5M2] {
+        let ref = try ReferenceKernels.fp8ModelOpt(x, shape: shape, format: format, granularity: granularity, amax: amax)
+        var out = [Float](repeating: .nan, count: x.count)
+        try x.withUnsafeBufferPointer { xb in
+          try amax.withUnsafeBufferPointer { ab in
+            try out.withUnsafeMutableBufferPointer { ob in
+              try FP8.fakeQuantModelOpt(xb, shape: shape, format: format, granularity: granularity, amax: ab, into: ob)
+            }
+          }
+        }
+        #expect(Self.mismatches(out, ref).isEmpty, "\(format) \(granularity)")
+      }
+    }
+  }
+}
+
+/// Infinite and NaN blocks: the reference MX kernel terminates and agrees with the fast one on
+/// the scale codes (an infinite block takes the largest scale, a NaN block the smallest).
+@Suite struct MXNonFiniteBlockTests {
+  @Test func infiniteAndNaNBlocks() throws {
+    var x = [Float](repeating: 0.5, count: 96)
+    x[3] = .infinity
+    x[40] = .nan
+    let ref = try ReferenceKernels.mx(x, shape: [96], format: .mxfp4, blockSize: 32)
+    var out = [Float](repeating: 0, count: 96)
+    var codes = [UInt8](repeating: 0, count: 3)
+    try x.withUnsafeBufferPointer { xb in
+      try out.withUnsafeMutableBufferPointer { ob in
+        try codes.withUnsafeMutableBufferPointer { cb in
+          try MXFormat.mxfp4.fakeQuant(xb, shape: [96], blockSize: 32, into: ob, scaleCodes: cb)
+        }
+      }
+    }
+    #expect(ref.codes == codes)
+    #expect(codes[0] == 254)
+    #expect(codes[2] == ref.codes[2])
+  }
+}
