@@ -32,6 +32,19 @@ public enum Amax {
     return horizontalMax(acc)
   }
 
+  /// The ranges a kernel uses: the calibrated `amax` (one per parameter of `layout`) or, when
+  /// `nil` (a dynamic range), `max|x|` per group.
+  ///
+  /// - Throws: ``QuantizationError`` when `amax` has the wrong count for `granularity`.
+  package static func resolve(
+    _ amax: UnsafeBufferPointer<Float>?, for x: UnsafeBufferPointer<Float>, layout: ParamLayout,
+    granularity: QuantGranularity
+  ) throws(QuantizationError) -> [Float] {
+    guard let amax else { return maxAbs(x, layout: layout) }
+    try checkCount(amax.count, layout.paramCount, "amax buffer for \(granularity)")
+    return Array(amax)
+  }
+
   package static func maxAbs(_ x: UnsafeBufferPointer<Float>, layout: ParamLayout) -> [Float] {
     let pcount = layout.paramCount
     var result = [Float](repeating: 0, count: pcount)

@@ -30,13 +30,7 @@ public enum IntFakeQuant {
     let layout = try resolveLayout(shape: shape, bufferCount: x.count, granularity: granularity)
     try checkCount(out.count, x.count, "output buffer")
     if let steMask { try checkCount(steMask.count, x.count, "STE mask buffer") }
-    let amaxValues: [Float]
-    if let amax {
-      try checkCount(amax.count, layout.paramCount, "amax buffer for \(granularity)")
-      amaxValues = Array(amax)
-    } else {
-      amaxValues = Amax.maxAbs(x, layout: layout)
-    }
+    let amaxValues = try Amax.resolve(amax, for: x, layout: layout, granularity: granularity)
     let params = modelOptParams(amaxValues, maxBound: format.maxBound)
     let kernel = ModelOptIntKernel(minBound: format.minBound, maxBound: format.maxBound)
     runLaneKernel(kernel, x, out, mask: steMask, layout: layout, params: params)
