@@ -141,3 +141,31 @@ struct KernelFastPathTests {
     #expect(codes[2] == ref.codes[2])
   }
 }
+
+/// 64 blocks (the 16-blocks-at-a-time parameter path) with infinite, NaN, subnormal and
+/// near-2^-127 block maxima: fast MX kernels equal the reference in outputs and scale codes.
+@Suite struct MXVectorParamsTests {
+  @Test(arguments: [MXFormat.mxfp4, .mxfp8, .mxfp8E5M2])
+  func manyBlocksWithEdgeMaxima(_ format: MXFormat) throws {
+    let blocks = 64, size = 32
+    var rng = RandomGenerator(seed: 5)
+    var x = (0..<(blocks * size)).map { _ in rng.nextNormal() }
+    let edges: [Float] = [.infinity, -.infinity, .nan, 0, 0x1p-127, 0x1.8p-127, 0x1p-149, 0x1p-126, 3e38, 1e-30]
+    for (b, e) in edges.enumerated() {
+      for i in 0..<size { x[(b * 3) * size + i] = i == 7 ? e : (e.isFinite ? e / 2 : 0.25) }
+    }
+    for i in 0..<size { x[40 * size + i] = 0 }  // an all-zero block
+    let ref = try ReferenceKernels.mx(x, shape: [blocks, size], format: format, blockSize: size)
+    var out = [Float](repeating: 0, count: x.count)
+    var codes = [UInt8](repeating: 0, count: blocks)
+    try x.withUnsafeBufferPointer { xb in
+      try out.withUnsafeMutableBufferPointer { ob in
+        try codes.withUnsafeMutableBufferPointer { cb in
+          try format.fakeQuant(xb, shape: [blocks, size], blockSize: size, into: ob, scaleCodes: cb)
+        }
+      }
+    }
+    #expect(codes == ref.codes)
+    for (a, b) in zip(out, ref.out) { #expect(a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN)) }
+  }
+}

@@ -9,6 +9,9 @@ package protocol BlockScaleRule: Sendable {
   /// all-zero block) is `blockAmax`. May record per-block side outputs (scales, codes); each
   /// block is visited exactly once, blocks in parallel.
   func params(blockAmax: Float, block: Int) -> (a: Float, b: Float, c: Float)
+  /// ``params(blockAmax:block:)`` for the 16 blocks `firstBlock ..< firstBlock + 16` at once
+  /// (lane `i` is block `firstBlock + i`), bit-identical to 16 scalar calls, side outputs included.
+  func params(blockAmax: SIMD16<Float>, firstBlock: Int) -> (a: SIMD16<Float>, b: SIMD16<Float>, c: SIMD16<Float>)
 }
 
 /// Fake-quantizes contiguous blocks of `blockSize` elements in one sweep over memory. Blocks are
@@ -31,18 +34,30 @@ package func runBlockKernel<R: BlockScaleRule>(
   let blocks = n / blockSize
   let xs = SendableBox(xb), os = SendableBox(ob)
   parallelChunks(total: blocks, grain: max(blockGroup, kernelGrain / blockSize)) { r in
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 &* blockGroup) { scratch in
-      let pa = scratch.baseAddress!, pb = pa + blockGroup, pc = pb + blockGroup
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 &* blockGroup) { scratch in
+      let pa = scratch.baseAddress!, pb = pa + blockGroup, pc = pb + blockGroup, pm = pc + blockGroup
       var g0 = r.lowerBound
       while g0 < r.upperBound {
         let count = min(blockGroup, r.upperBound &- g0)
-        // Phase 1: block maxima and lane parameters.
+        // Phase 1: block maxima, then the lane parameters 16 blocks per vector (the scale
+        // arithmetic is as long per block as the elements' own, so it is vectorized too).
         for j in 0..<count {
-          let src = xs.value + (g0 &+ j) &* blockSize
-          let (a, b, c) = rule.params(blockAmax: blockMaxAbs(src, blockSize), block: g0 &+ j)
+          pm[j] = blockMaxAbs(xs.value + (g0 &+ j) &* blockSize, blockSize)
+        }
+        var j = 0
+        while j &+ 16 <= count {
+          let (a, b, c) = rule.params(blockAmax: loadVector(pm + j), firstBlock: g0 &+ j)
+          storeVector(a, pa + j)
+          storeVector(b, pb + j)
+          storeVector(c, pc + j)
+          j &+= 16
+        }
+        while j < count {
+          let (a, b, c) = rule.params(blockAmax: pm[j], block: g0 &+ j)
           pa[j] = a
           pb[j] = b
           pc[j] = c
+          j &+= 1
         }
         // Phase 2: the elements, from L1.
         let k = rule.kernel
@@ -70,13 +85,28 @@ package func runBlockKernel<R: BlockScaleRule>(
 /// Blocks per group of ``runBlockKernel(_:_:_:blockSize:)``.
 package let blockGroup = 256
 
-/// `max|x|` of one block, NaN ignored (``Amax`` semantics), with the 16-element case in one vector.
+/// `max|x|` of one block, NaN ignored (``Amax`` semantics); blocks of a multiple of 16 elements
+/// (NVFP4's 16, MX's 32) stay in vectors. The maximum is taken on the bit patterns of `|x|`
+/// (non-negative floats order like their bits) with NaN lanes zeroed, using unsigned compares
+/// and bit selects only (the generic `replacing(with:where:)`/`pointwiseMax` split into xmm
+/// pieces or calls).
 @inline(__always)
 private func blockMaxAbs(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-  if n == 16 {
-    let zero = SIMD16<Float>(repeating: 0)
-    let av = absVector(loadVector(p))
-    return horizontalMax(zero.replacing(with: av, where: av .> zero))
+  guard n & 15 == 0 else { return Amax.spanMax(p, n) }
+  var v = SIMD16<UInt32>(repeating: 0)
+  var i = 0
+  while i < n {
+    let mag = unsafeBitCast(loadVector(p + i), to: SIMD16<UInt32>.self) & 0x7FFF_FFFF
+    let keep = unsafeBitCast(mag .<= SIMD16<UInt32>(repeating: 0x7F80_0000), to: SIMD16<UInt32>.self)
+    let clean = mag & keep
+    v = v ^ ((clean ^ v) & unsafeBitCast(clean .> v, to: SIMD16<UInt32>.self))
+    i &+= 16
   }
-  return Amax.spanMax(p, n)
+  let a8 = v.lowHalf, b8 = v.highHalf
+  let h8 = a8 ^ ((b8 ^ a8) & unsafeBitCast(b8 .> a8, to: SIMD8<UInt32>.self))
+  let a4 = h8.lowHalf, b4 = h8.highHalf
+  let h4 = a4 ^ ((b4 ^ a4) & unsafeBitCast(b4 .> a4, to: SIMD4<UInt32>.self))
+  let h2 = h4[0] > h4[2] ? h4[0] : h4[2], h3 = h4[1] > h4[3] ? h4[1] : h4[3]
+  return Float(bitPattern: h2 > h3 ? h2 : h3)
 }
+

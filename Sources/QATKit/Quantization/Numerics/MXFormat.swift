@@ -91,4 +91,36 @@ private struct MXBlockRule: BlockScaleRule {
     scaleCodes.value?[block] = UInt8(e + 127)
     return (exactPowerOfTwo(-e), exactPowerOfTwo(e), 0)
   }
+
+  /// Lane-wise ``MXFormat/sharedExponent(amax:elementMax:)``: for `v = amax / elementMax` with
+  /// exponent field `E` and mantissa `m`, `ceil(log2 v) = E - 127 + (m != 0)` for normal `v`
+  /// (infinity gives 128, clamped to 127); a subnormal `v` has `ceil(log2 v) <= -126`, and is
+  /// `-126` exactly when `v > 2^-127` (`m > 2^22`), else `-127`. `v <= 0` (or NaN) gives `-127`.
+  @inline(__always)
+  func params(blockAmax: SIMD16<Float>, firstBlock: Int) -> (a: SIMD16<Float>, b: SIMD16<Float>, c: SIMD16<Float>) {
+    let v = blockAmax / SIMD16<Float>(repeating: elementMax)
+    let bits = unsafeBitCast(v, to: SIMD16<Int32>.self)
+    let field = (bits &>> 23) & 0xFF, mantissa = bits & 0x7F_FFFF
+    let zeroI = SIMD16<Int32>(repeating: 0), one = SIMD16<Int32>(repeating: 1)
+    let normalUp = laneSelect(mantissa .!= zeroI, one, zeroI)
+    let subnormalUp = laneSelect(mantissa .> SIMD16<Int32>(repeating: 0x40_0000), one, zeroI)
+    var e = field &- 127 &+ laneSelect(field .== zeroI, subnormalUp, normalUp)
+    let top = SIMD16<Int32>(repeating: 127), bottom = SIMD16<Int32>(repeating: -127)
+    e = laneSelect(e .> top, top, e)
+    e = laneSelect(v .> SIMD16<Float>(repeating: 0), e, bottom)
+    if let codes = scaleCodes.value {
+      UnsafeMutableRawPointer(codes + firstBlock).storeBytes(
+        of: SIMD16<UInt8>(truncatingIfNeeded: e &+ 127), as: SIMD16<UInt8>.self)
+    }
+    return (mxPowerOfTwo(zeroI &- e), mxPowerOfTwo(e), SIMD16<Float>(repeating: 0))
+  }
+}
+
+/// Lane-wise ``exactPowerOfTwo(_:)`` for exponents in `-127...127` (`2^-127` is the subnormal
+/// `0x0040_0000`).
+@inline(__always)
+private func mxPowerOfTwo(_ e: SIMD16<Int32>) -> SIMD16<Float> {
+  let normal = (e &+ 127) &<< 23
+  let bits = laneSelect(e .== SIMD16<Int32>(repeating: -127), SIMD16<Int32>(repeating: 0x40_0000), normal)
+  return unsafeBitCast(bits, to: SIMD16<Float>.self)
 }

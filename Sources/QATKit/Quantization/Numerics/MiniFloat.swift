@@ -28,14 +28,17 @@ package struct MiniFloatSpec: Sendable {
   }
 
   /// Lane-wise ``round(_:)-(Float)``.
+  ///
+  /// Written with integer min/max and bit operations only: the generic per-lane
+  /// `replacing(with:where:)` compiles to split xmm pieces and mask moves on AVX-512.
   @inline(__always)
   package func round(_ y: SIMD16<Float>) -> SIMD16<Float> {
     let bits = unsafeBitCast(y, to: SIMD16<UInt32>.self)
     let magBits = bits & 0x7FFF_FFFF
     var e = unsafeBitCast(magBits &>> 23, to: SIMD16<Int32>.self)
     let lo = SIMD16<Int32>(repeating: 127 &+ minExp), hi = SIMD16<Int32>(repeating: 127 &+ maxExp)
-    e = e.replacing(with: lo, where: e .< lo)
-    e = e.replacing(with: hi, where: e .> hi)
+    e = laneSelect(e .< lo, lo, e)
+    e = laneSelect(e .> hi, hi, e)
     let cBits = unsafeBitCast((e &+ (23 &- Int32(mantissaBits))) &<< 23, to: SIMD16<UInt32>.self)
     let c = unsafeBitCast(cBits, to: SIMD16<Float>.self)
     let r = (unsafeBitCast(magBits, to: SIMD16<Float>.self) + c) - c
@@ -43,12 +46,29 @@ package struct MiniFloatSpec: Sendable {
   }
 }
 
+/// `mask ? a : b` per lane, with bit operations on the all-ones/all-zeros mask lanes. Same result
+/// as `b.replacing(with: a, where: mask)`, but it stays one vector blend (the generic
+/// `replacing(with:where:)` is a per-lane loop that LLVM re-vectorizes poorly for 16 lanes).
+@inline(__always)
+package func laneSelect(_ mask: SIMDMask<SIMD16<Int32>>, _ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+  let m = unsafeBitCast(mask, to: SIMD16<UInt32>.self)
+  let ai = unsafeBitCast(a, to: SIMD16<UInt32>.self), bi = unsafeBitCast(b, to: SIMD16<UInt32>.self)
+  return unsafeBitCast(bi ^ ((ai ^ bi) & m), to: SIMD16<Float>.self)
+}
+
+/// Integer ``laneSelect(_:_:_:)-(SIMDMask<SIMD16<Int32>>,SIMD16<Float>,SIMD16<Float>)``.
+@inline(__always)
+package func laneSelect(_ mask: SIMDMask<SIMD16<Int32>>, _ a: SIMD16<Int32>, _ b: SIMD16<Int32>) -> SIMD16<Int32> {
+  let m = unsafeBitCast(mask, to: SIMD16<Int32>.self)
+  return b ^ ((a ^ b) & m)
+}
+
 /// Clamps lanes to `[-limit, limit]` with compare-and-select (NaN passes through).
 @inline(__always)
 package func saturate(_ v: SIMD16<Float>, _ limit: Float) -> SIMD16<Float> {
-  var r = v.replacing(with: limit, where: v .> limit)
-  r = r.replacing(with: -limit, where: r .< -limit)
-  return r
+  let hi = SIMD16<Float>(repeating: limit), lo = SIMD16<Float>(repeating: -limit)
+  let r = laneSelect(v .> hi, hi, v)
+  return laneSelect(r .< lo, lo, r)
 }
 
 /// Scalar ``saturate(_:_:)-(SIMD16<Float>,_)``.

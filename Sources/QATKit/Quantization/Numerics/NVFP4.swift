@@ -70,6 +70,20 @@ private struct NVFP4BlockRule: BlockScaleRule {
     blockScales.value?[block] = sFP8
     return (sFP8 * gs, 0, 0)
   }
+
+  @inline(__always)
+  func params(blockAmax: SIMD16<Float>, firstBlock: Int) -> (a: SIMD16<Float>, b: SIMD16<Float>, c: SIMD16<Float>) {
+    var t = blockAmax / SIMD16<Float>(repeating: denom)
+    let isZero = t .== SIMD16<Float>(repeating: 0)
+    let lo = SIMD16<Float>(repeating: NVFP4.minBlockScale), hi = SIMD16<Float>(repeating: 448)
+    t = laneSelect(t .< lo, lo, t)
+    t = laneSelect(t .> hi, hi, t)
+    t = laneSelect(isZero, SIMD16<Float>(repeating: 1), t)
+    let sFP8 = MiniFloatSpec.e4m3.round(t)
+    if let scales = blockScales.value { storeVector(sFP8, scales + firstBlock) }
+    let zero = SIMD16<Float>(repeating: 0)
+    return (sFP8 * SIMD16<Float>(repeating: gs), zero, zero)
+  }
 }
 
 /// `a` = effective block scale `sFP8 * gs`.
@@ -85,11 +99,22 @@ private struct NVFP4Kernel: LaneKernel {
 }
 
 /// One NVFP4 lane group: `sign(x) * e2m1(|x| / s) * s`, `+0.0` where the magnitude rounds to 0.
+///
+/// `d = |x| / s` is non-negative (or NaN), so after the clamp to 6 the E2M1 quantum is 0.5 below
+/// 2, 1 in `[2, 4)` and 2 from 4 on: `(d + C) - C` with `C = quantum * 2^23` is the exact
+/// round-to-nearest-even ``MiniFloatSpec/round(_:)-(SIMD16<Float>)`` does for this range (NaN
+/// stays NaN). All selects are bit operations so the lane group stays in one zmm register.
 @inline(__always)
 private func nvfp4Element(_ x: SIMD16<Float>, _ s: SIMD16<Float>) -> SIMD16<Float> {
   let bits = unsafeBitCast(x, to: SIMD16<UInt32>.self)
   let d = unsafeBitCast(bits & 0x7FFF_FFFF, to: SIMD16<Float>.self) / s
-  let m = MiniFloatSpec(mantissaBits: 1, minExp: 0, maxExp: 2).round(saturate(d, 6))
-  let signed = unsafeBitCast(unsafeBitCast(m * s, to: SIMD16<UInt32>.self) | (bits & 0x8000_0000), to: SIMD16<Float>.self)
-  return SIMD16<Float>(repeating: 0).replacing(with: signed, where: m .!= 0)
+  let six = SIMD16<Float>(repeating: 6)
+  let c0 = SIMD16<Float>(repeating: 0x1p22), c1 = SIMD16<Float>(repeating: 0x1p23), c2 = SIMD16<Float>(repeating: 0x1p24)
+  let dc = laneSelect(d .> six, six, d)
+  let c = laneSelect(dc .>= SIMD16<Float>(repeating: 4), c2, laneSelect(dc .>= SIMD16<Float>(repeating: 2), c1, c0))
+  let m = (dc + c) - c
+  let mBits = unsafeBitCast(m * s, to: SIMD16<UInt32>.self) | (bits & 0x8000_0000)
+  // +0.0 where m == 0 (a NaN m compares unequal and is kept).
+  let zero = unsafeBitCast(m .== SIMD16<Float>(repeating: 0), to: SIMD16<UInt32>.self)
+  return unsafeBitCast(mBits & ~zero, to: SIMD16<Float>.self)
 }
