@@ -38,6 +38,8 @@ struct KernelTests {
     (13, 17, 300), (100, 41, 70), (97, 130, 33), (64, 256, 64), (3, 1, 257),
     // Full and edge tiles of the AVX-512 8×32 micro-kernel, across a kc = 256 block boundary.
     (8, 32, 257), (17, 65, 40), (24, 96, 3),
+    // The shared-packing row split with several kc / nc blocks.
+    (200, 40, 600), (130, 33, 513), (250, 70, 300),
   ]
 
   @Test("GEMM matches the reference for every transpose combination", arguments: [
@@ -55,7 +57,7 @@ struct KernelTests {
 
   @Test("accumulate adds to C (including across several k blocks)")
   func accumulates() {
-    for (m, n, k) in [(7, 19, 3), (13, 17, 600), (70, 90, 60)] {
+    for (m, n, k) in [(7, 19, 3), (13, 17, 600), (70, 90, 60), (250, 70, 300)] {
       let a = Self.values(m * k, seed: 1), b = Self.values(k * n, seed: 2), c0 = Self.values(m * n, seed: 3)
       for (ta, tb) in [(false, false), (true, true)] {
         let want = GEMM.reference(a, b, m: m, n: n, k: k, transposeA: ta, transposeB: tb, accumulateInto: c0)

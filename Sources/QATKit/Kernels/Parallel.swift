@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// A raw pointer that may cross into `concurrentPerform` workers writing disjoint ranges.
 package struct SendablePointer<T>: @unchecked Sendable {
@@ -45,4 +46,53 @@ package enum Parallel {
       if lo < hi { body(lo..<hi) }
     }
   }
+
+  /// Runs `first` tasks of phase 0, then — once every one of them has finished — `second` tasks
+  /// of phase 1, with the tasks of each phase claimed dynamically by up to `threads` threads.
+  ///
+  /// The calling thread starts claiming at once, so work does not wait for a worker to wake; a
+  /// worker that wakes late takes whatever is left (or nothing). Threads that run out of
+  /// phase-0 tasks wait (spinning, then yielding) for the phase-0 tasks still in progress on
+  /// other threads, so phase-0 tasks should be short.
+  ///
+  /// - Parameters:
+  ///   - first: Number of phase-0 tasks.
+  ///   - second: Number of phase-1 tasks.
+  ///   - threads: Maximum number of threads (the index passed as `worker` is below it).
+  ///   - body: Called as `body(worker, phase, task)`; calls with the same `worker` never overlap.
+  package static func phased(
+    first: Int, then second: Int, threads: Int,
+    _ body: @Sendable (_ worker: Int, _ phase: Int, _ task: Int) -> Void
+  ) {
+    let state = PhasedState()
+    let threads = max(1, threads)
+    @Sendable func run(_ worker: Int) {
+      while true {
+        let t = state.nextFirst.wrappingAdd(1, ordering: .relaxed).oldValue
+        if t >= first { break }
+        body(worker, 0, t)
+        state.doneFirst.wrappingAdd(1, ordering: .releasing)
+      }
+      var spins = 0
+      while state.doneFirst.load(ordering: .acquiring) < first {
+        spins &+= 1
+        if spins > 256 { sched_yield() }
+      }
+      while true {
+        let t = state.nextSecond.wrappingAdd(1, ordering: .relaxed).oldValue
+        if t >= second { break }
+        body(worker, 1, t)
+      }
+    }
+    if threads == 1 { run(0); return }
+    Allocation.prepare()
+    DispatchQueue.concurrentPerform(iterations: threads) { run($0) }
+  }
+}
+
+/// Shared task counters of one ``Parallel/phased(first:then:threads:_:)`` call.
+private final class PhasedState: Sendable {
+  let nextFirst = Atomic<Int>(0)
+  let doneFirst = Atomic<Int>(0)
+  let nextSecond = Atomic<Int>(0)
 }
