@@ -91,3 +91,18 @@ struct QuantizationCalibratorTests {
     }
   }
 }
+
+/// Every histogram calibrator rejects too few bins, naming itself and the `bins` key.
+@Suite struct HistogramBinsTests {
+  @Test(arguments: ["percentile", "mse", "entropy"])
+  func tooFewBinsIsAConfigError(_ name: String) throws {
+    let factory = try #require(QuantizationEnvironment.builtin.calibrators[name])
+    #expect {
+      try factory(.object(["bins": .number(8)]))
+    } throws: { e in
+      guard case ConfigError.invalidValue(let context, let path, _) = e else { return false }
+      return context == "\(name) calibrator" && path == "bins"
+    }
+    _ = try factory(.object(["bins": .number(256)]))  // entropy needs bins >= its startBin (128)
+  }
+}

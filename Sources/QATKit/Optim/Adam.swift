@@ -61,29 +61,17 @@ public final class Adam: Optimizer {
     decoupled: Bool, stepSize: Float, bc2Sqrt: Float
   ) {
     if decoupled && wd != 0 { let f = 1 - lr * wd; for j in 0..<n { p[j] *= f } }
-    let coupled = !decoupled && wd != 0
+    // L2 weight decay adds `wd·p` to the gradient (Adam); AdamW applied it above instead.
+    let l2: Float = decoupled ? 0 : wd
     // A branch-free scalar loop: LLVM vectorizes it (vsqrtps / vdivps); SIMD8.squareRoot()
     // would be scalarized lane by lane.
-    var j = 0
-    if coupled {
-      while j < n {
-        let gj = g[j] + wd * p[j]
-        let mj = b1 * m[j] + (1 - b1) * gj
-        let vj = b2 * v[j] + (1 - b2) * gj * gj
-        m[j] = mj
-        v[j] = vj
-        p[j] -= stepSize * mj / (vj.squareRoot() / bc2Sqrt + eps)
-        j &+= 1
-      }
-    }
-    while j < n {
-      let gj = g[j]
+    for j in 0..<n {
+      let gj = g[j] + l2 * p[j]
       let mj = b1 * m[j] + (1 - b1) * gj
       let vj = b2 * v[j] + (1 - b2) * gj * gj
       m[j] = mj
       v[j] = vj
       p[j] -= stepSize * mj / (vj.squareRoot() / bc2Sqrt + eps)
-      j &+= 1
     }
   }
 

@@ -34,12 +34,13 @@ public final class EntropyCalibrator: HistogramCalibratorBase, Calibrator {
 
   /// Creates a calibrator.
   ///
-  /// - Throws: ``ConfigError`` unless `1 <= startBin <= bins` and `stride >= 1`.
+  /// - Throws: ``ConfigError`` unless `bins >= 16`, `1 <= startBin <= bins` and `stride >= 1`.
   public init(options: Options = Options()) throws {
-    guard options.bins >= 16, (1...options.bins).contains(options.startBin), options.stride >= 1 else {
+    try Self.checkBins(options.bins, calibrator: "entropy")
+    guard (1...options.bins).contains(options.startBin), options.stride >= 1 else {
       throw ConfigError.invalidValue(
         "entropy calibrator", path: "startBin",
-        "need bins >= 16, 1 <= startBin <= bins, stride >= 1; got bins \(options.bins), startBin \(options.startBin), stride \(options.stride)")
+        "need 1 <= startBin <= bins, stride >= 1; got bins \(options.bins), startBin \(options.startBin), stride \(options.stride)")
     }
     self.options = options
     super.init(bins: options.bins)

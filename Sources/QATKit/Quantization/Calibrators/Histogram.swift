@@ -65,6 +65,15 @@ public class HistogramCalibratorBase {
 
   package init(bins: Int) { self.bins = bins }
 
+  /// Checks a histogram calibrator's bin count (at least 16).
+  ///
+  /// - Throws: ``ConfigError/invalidValue(_:path:_:)`` naming `calibrator` and the `bins` key.
+  package static func checkBins(_ bins: Int, calibrator: String) throws {
+    guard bins >= 16 else {
+      throw ConfigError.invalidValue("\(calibrator) calibrator", path: "bins", "needs at least 16 bins, got \(bins)")
+    }
+  }
+
   /// Adds one batch to the per-group histograms.
   public func collect(_ batch: CalibrationBatch) {
     if histograms.count != batch.groupCount {

@@ -37,14 +37,12 @@ public final class MSECalibrator: HistogramCalibratorBase, Calibrator {
   ///
   /// - Throws: ``ConfigError`` for `start <= 0`, `stop < start`, `steps < 1` or `bins < 16`.
   public init(options: Options = Options()) throws {
+    try Self.checkBins(options.bins, calibrator: "mse")
     guard options.start > 0, options.stop >= options.start else {
       throw ConfigError.invalidValue("mse calibrator", path: "start", "need 0 < start <= stop, got \(options.start)…\(options.stop)")
     }
     guard options.steps >= 1 else {
       throw ConfigError.invalidValue("mse calibrator", path: "steps", "need at least 1 step, got \(options.steps)")
-    }
-    guard options.bins >= 16 else {
-      throw ConfigError.invalidValue("mse calibrator", path: "bins", "needs at least 16 bins, got \(options.bins)")
     }
     self.options = options
     super.init(bins: options.bins)

@@ -28,11 +28,9 @@ public final class PercentileCalibrator: HistogramCalibratorBase, Calibrator {
   ///
   /// - Throws: ``ConfigError`` when the percentile is outside (0, 100] or `bins < 16`.
   public init(options: Options = Options()) throws {
+    try Self.checkBins(options.bins, calibrator: "percentile")
     guard options.percentile > 0, options.percentile <= 100 else {
       throw ConfigError.invalidValue("percentile calibrator", path: "percentile", "must be in (0, 100], got \(options.percentile)")
-    }
-    guard options.bins >= 16 else {
-      throw ConfigError.invalidValue("percentile calibrator", path: "bins", "needs at least 16 bins, got \(options.bins)")
     }
     self.options = options
     super.init(bins: options.bins)
