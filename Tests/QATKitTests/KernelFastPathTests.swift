@@ -169,3 +169,41 @@ struct KernelFastPathTests {
     for (a, b) in zip(out, ref.out) { #expect(a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN)) }
   }
 }
+
+/// NVFP4 elements exactly on, and one ulp either side of, every E2M1 rounding boundary (the
+/// ties 0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5 and the saturation at 6), in both signs, in the
+/// 16-blocks-at-a-time path: the fast kernel equals the reference bit for bit, signs of zero
+/// included.
+@Suite struct NVFP4KernelBoundaryTests {
+  @Test func tiesAndNeighbours() throws {
+    // Global amax 2688 gives gs = 1; each block's max 6 gives t = 1, so s = 1 and |x| / s = |x|.
+    let boundaries: [Float] = [0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5, 6, 0.5, 1, 2, 4]
+    var values: [Float] = []
+    for b in boundaries { values += [b.nextDown, b, b.nextUp, -b.nextDown, -b, -b.nextUp] }
+    values += [0, -0.0, 0x1p-149, -0x1p-149, 5.999, -.nan]
+    let blocks = 32, size = 16
+    var x = [Float](repeating: 0, count: blocks * size)
+    var v = 0
+    for b in 0..<blocks {
+      x[b * size] = b.isMultiple(of: 2) ? 6 : -6
+      for i in 1..<size {
+        x[b * size + i] = values[v % values.count]
+        v += 1
+      }
+    }
+    let ref = try ReferenceKernels.nvfp4(x, shape: [blocks, size], globalAmax: 2688)
+    #expect(ref.blockScales.allSatisfy { $0 == 1 })
+    var out = [Float](repeating: .nan, count: x.count)
+    try x.withUnsafeBufferPointer { xb in
+      try out.withUnsafeMutableBufferPointer { ob in
+        _ = try NVFP4.fakeQuant(xb, shape: [blocks, size], globalAmax: 2688, into: ob)
+      }
+    }
+    #expect(KernelFastPathTests.mismatches(out, ref.out).isEmpty)
+    // Spot checks of the rounding itself: ties go to the even code, +0.0 for every zero.
+    let at = { (value: Float) -> Float in out[x.firstIndex { $0.bitPattern == value.bitPattern }!] }
+    #expect(at(0.25) == 0 && at(0.25).sign == .plus && at(-0.25).sign == .plus)
+    #expect(at(0.75) == 1 && at(1.25) == 1 && at(1.75) == 2 && at(2.5) == 2 && at(3.5) == 4 && at(5) == 4)
+    #expect(at((0.25 as Float).nextUp) == 0.5 && at((5 as Float).nextUp) == 6 && at(-(3.5 as Float).nextDown) == -3)
+  }
+}

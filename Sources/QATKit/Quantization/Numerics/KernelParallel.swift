@@ -40,10 +40,15 @@ package func storeVector(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
   UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
 }
 
+/// Stores a lane mask as 16 bytes (`1` = lane set). Lane by lane, which LLVM turns into one
+/// truncating vector store; the generic `SIMD16<UInt8>(truncatingIfNeeded:)` stayed an
+/// out-of-line call per 16 lanes.
 @inline(__always)
 package func storeMask(_ m: SIMDMask<SIMD16<Int32>>, _ p: UnsafeMutablePointer<UInt8>) {
-  let wide = SIMD16<Int32>(repeating: 0).replacing(with: 1, where: m)
-  UnsafeMutableRawPointer(p).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: wide), as: SIMD16<UInt8>.self)
+  let wide = unsafeBitCast(m, to: SIMD16<UInt32>.self) &>> 31
+  var bytes = SIMD16<UInt8>()
+  for j in 0..<16 { bytes[j] = UInt8(truncatingIfNeeded: wide[j]) }
+  UnsafeMutableRawPointer(p).storeBytes(of: bytes, as: SIMD16<UInt8>.self)
 }
 
 /// Loads `n < 16` floats into the low lanes of a zero vector.

@@ -100,21 +100,22 @@ private struct NVFP4Kernel: LaneKernel {
 
 /// One NVFP4 lane group: `sign(x) * e2m1(|x| / s) * s`, `+0.0` where the magnitude rounds to 0.
 ///
-/// `d = |x| / s` is non-negative (or NaN), so after the clamp to 6 the E2M1 quantum is 0.5 below
-/// 2, 1 in `[2, 4)` and 2 from 4 on: `(d + C) - C` with `C = quantum * 2^23` is the exact
-/// round-to-nearest-even ``MiniFloatSpec/round(_:)-(SIMD16<Float>)`` does for this range (NaN
-/// stays NaN). All selects are bit operations so the lane group stays in one zmm register.
+/// Works on the signed quotient `d = x / s` (`-(|x| / s)` exactly for negative `x`), clamped to
+/// `[-6, 6]`. There the E2M1 quantum is 0.5 for `|d| < 2`, 1 in `[2, 4)` and 2 from 4 on, and
+/// `(d + C) - C` with `C = 1.5 * quantum * 2^23` is the exact round-to-nearest-even
+/// ``MiniFloatSpec/round(_:)-(SIMD16<Float>)`` does, for both signs (the sum stays in `C`'s
+/// binade). `C` is `max(1.5 * 2^22, 1.5 * 2^(exponent(d) + 22))`, built from the exponent bits with
+/// integer operations (a NaN `d` gives a negative integer, hence the smallest `C`; NaN stays
+/// NaN). A zero result is `C - C = +0.0` whatever the sign of `x`, as ModelOpt's table has it.
+/// Every step is one zmm instruction; this kernel is compute-bound, so each one counts.
 @inline(__always)
 private func nvfp4Element(_ x: SIMD16<Float>, _ s: SIMD16<Float>) -> SIMD16<Float> {
-  let bits = unsafeBitCast(x, to: SIMD16<UInt32>.self)
-  let d = unsafeBitCast(bits & 0x7FFF_FFFF, to: SIMD16<Float>.self) / s
-  let six = SIMD16<Float>(repeating: 6)
-  let c0 = SIMD16<Float>(repeating: 0x1p22), c1 = SIMD16<Float>(repeating: 0x1p23), c2 = SIMD16<Float>(repeating: 0x1p24)
-  let dc = laneSelect(d .> six, six, d)
-  let c = laneSelect(dc .>= SIMD16<Float>(repeating: 4), c2, laneSelect(dc .>= SIMD16<Float>(repeating: 2), c1, c0))
-  let m = (dc + c) - c
-  let mBits = unsafeBitCast(m * s, to: SIMD16<UInt32>.self) | (bits & 0x8000_0000)
-  // +0.0 where m == 0 (a NaN m compares unequal and is kept).
-  let zero = unsafeBitCast(m .== SIMD16<Float>(repeating: 0), to: SIMD16<UInt32>.self)
-  return unsafeBitCast(mBits & ~zero, to: SIMD16<Float>.self)
+  let d = x / s
+  let six = SIMD16<Float>(repeating: 6), minusSix = SIMD16<Float>(repeating: -6)
+  let dc = laneSelect(d .< minusSix, minusSix, laneSelect(d .> six, six, d))
+  let bias = Int32(22 &<< 23) | 0x40_0000  // adds 22 to the exponent and sets the 0.5 mantissa bit
+  let cUp = (unsafeBitCast(dc, to: SIMD16<Int32>.self) & 0x7F80_0000) &+ bias
+  let c0 = SIMD16<Int32>(repeating: Int32(bitPattern: (0x1.8p22 as Float).bitPattern))
+  let c = unsafeBitCast(laneSelect(cUp .> c0, cUp, c0), to: SIMD16<Float>.self)
+  return ((dc + c) - c) * s
 }
