@@ -141,22 +141,32 @@ public final class TensorQuantizer: Quantizer {
     let l = layout(for: x.shape)
     let a = currentAmax(for: x, layout: l)
     let clipped = !attributes.passThroughSTE && amaxGranularity != nil
-    var y = [Float](repeating: 0, count: x.count)
-    var mask = clipped ? [UInt8](repeating: 0, count: x.count) : []
-    do {
-      try fakeQuantize(x, amax: a, into: &y, mask: &mask)
-    } catch {
-      preconditionFailure("\(error)")
+    // Output and mask are written in full by the kernel: no zero-fill pass before it.
+    let n = x.count
+    var mask = clipped ? [UInt8](unsafeUninitializedCapacity: n) { _, count in count = n } : []
+    let y = [Float](unsafeUninitializedCapacity: n) { buffer, count in
+      do {
+        try fakeQuantize(x, amax: a, into: buffer, mask: &mask)
+      } catch {
+        preconditionFailure("\(error)")
+      }
+      count = n
     }
     let out = Tensor(shape: x.shape, storage: y)
     guard clipped else { return out.recording("fake_quant_ste", inputs: [x]) { g in [g] } }
     // Clipped STE: the gradient passes where |x| <= amax (ModelOpt's symmetric mask).
     return out.recording("fake_quant_clipped_ste", inputs: [x]) { g in
-      var gi = [Float](repeating: 0, count: g.count)
-      g.storage.withUnsafeBufferPointer { gb in
-        mask.withUnsafeBufferPointer { mb in
-          gi.withUnsafeMutableBufferPointer { ob in try? STE.applyMask(gb, mask: mb, into: ob) }
+      let gi = [Float](unsafeUninitializedCapacity: g.count) { ob, count in
+        g.storage.withUnsafeBufferPointer { gb in
+          mask.withUnsafeBufferPointer { mb in
+            do {
+              try STE.applyMask(gb, mask: mb, into: ob)
+            } catch {
+              preconditionFailure("\(error)")
+            }
+          }
         }
+        count = g.count
       }
       return [Tensor(shape: g.shape, storage: gi)]
     }
@@ -173,43 +183,43 @@ public final class TensorQuantizer: Quantizer {
   }
 
   /// Runs the SIMD kernel of the format with ranges `amax` (per group; `[global]` for NVFP4).
-  private func fakeQuantize(_ x: Tensor, amax: [Float], into y: inout [Float], mask: inout [UInt8]) throws {
+  private func fakeQuantize(
+    _ x: Tensor, amax: [Float], into yb: UnsafeMutableBufferPointer<Float>, mask: inout [UInt8]
+  ) throws {
     let wantMask = !mask.isEmpty
     let shape = x.shape
     try x.storage.withUnsafeBufferPointer { xb in
-      try y.withUnsafeMutableBufferPointer { yb in
-        switch attributes.format {
-        case .int, .e4m3, .e5m2:
-          let nf = numberFormat!
-          let g = amaxGranularity ?? .perTensor
-          try amax.withUnsafeBufferPointer { ab in
-            if wantMask {
-              try mask.withUnsafeMutableBufferPointer { mb in
-                if nf.isInteger {
-                  try IntFakeQuant.modelOpt(xb, shape: shape, format: nf, granularity: g, amax: ab, into: yb, steMask: mb)
-                } else {
-                  try FP8.fakeQuantModelOpt(xb, shape: shape, format: nf, granularity: g, amax: ab, into: yb, steMask: mb)
-                }
-              }
-            } else if nf.isInteger {
-              try IntFakeQuant.modelOpt(xb, shape: shape, format: nf, granularity: g, amax: ab, into: yb)
-            } else {
-              try FP8.fakeQuantModelOpt(xb, shape: shape, format: nf, granularity: g, amax: ab, into: yb)
-            }
-          }
-        case .nvfp4:
-          try NVFP4.fakeQuant(
-            xb, shape: shape, globalAmax: amax.first ?? 0, blockSize: attributes.effectiveBlockSize ?? 16, into: yb)
+      switch attributes.format {
+      case .int, .e4m3, .e5m2:
+        let nf = numberFormat!
+        let g = amaxGranularity ?? .perTensor
+        try amax.withUnsafeBufferPointer { ab in
           if wantMask {
-            // Clipped STE for NVFP4: |x| <= global amax.
-            let g = amax.first ?? 0
-            for i in 0..<xb.count { mask[i] = Swift.abs(xb[i]) <= g ? 1 : 0 }
+            try mask.withUnsafeMutableBufferPointer { mb in
+              if nf.isInteger {
+                try IntFakeQuant.modelOpt(xb, shape: shape, format: nf, granularity: g, amax: ab, into: yb, steMask: mb)
+              } else {
+                try FP8.fakeQuantModelOpt(xb, shape: shape, format: nf, granularity: g, amax: ab, into: yb, steMask: mb)
+              }
+            }
+          } else if nf.isInteger {
+            try IntFakeQuant.modelOpt(xb, shape: shape, format: nf, granularity: g, amax: ab, into: yb)
+          } else {
+            try FP8.fakeQuantModelOpt(xb, shape: shape, format: nf, granularity: g, amax: ab, into: yb)
           }
-        case .mxfp4:
-          try MXFormat.mxfp4.fakeQuant(xb, shape: shape, blockSize: attributes.effectiveBlockSize ?? 32, into: yb)
-        case .mxfp8:
-          try MXFormat.mxfp8.fakeQuant(xb, shape: shape, blockSize: attributes.effectiveBlockSize ?? 32, into: yb)
         }
+      case .nvfp4:
+        try NVFP4.fakeQuant(
+          xb, shape: shape, globalAmax: amax.first ?? 0, blockSize: attributes.effectiveBlockSize ?? 16, into: yb)
+        if wantMask {
+          // Clipped STE for NVFP4: |x| <= global amax.
+          let g = amax.first ?? 0
+          for i in 0..<xb.count { mask[i] = Swift.abs(xb[i]) <= g ? 1 : 0 }
+        }
+      case .mxfp4:
+        try MXFormat.mxfp4.fakeQuant(xb, shape: shape, blockSize: attributes.effectiveBlockSize ?? 32, into: yb)
+      case .mxfp8:
+        try MXFormat.mxfp8.fakeQuant(xb, shape: shape, blockSize: attributes.effectiveBlockSize ?? 32, into: yb)
       }
     }
   }
