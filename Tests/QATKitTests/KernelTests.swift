@@ -38,7 +38,7 @@ struct KernelTests {
     (13, 17, 300), (100, 41, 70), (97, 130, 33), (64, 256, 64), (3, 1, 257),
     // Full and edge tiles of the AVX-512 8×32 micro-kernel, across a kc = 256 block boundary.
     (8, 32, 257), (17, 65, 40), (24, 96, 3),
-    // The shared-packing row split with several kc / nc blocks.
+    // Row splits with several kc / nc blocks.
     (200, 40, 600), (130, 33, 513), (250, 70, 300),
   ]
 

@@ -10,9 +10,8 @@
 ///
 /// Transposed operands (`Aᵀ·B`, `A·Bᵀ`, `Aᵀ·Bᵀ`) are handled by packing from the transposed
 /// layout, never by materializing a transpose. Work is split across cores over the rows or
-/// the columns of `C` (whichever has more micro-tiles). A row split with few rows per thread
-/// packs each `B` block once, shared by all threads, and hands out several row chunks per
-/// thread; otherwise each worker packs its own panels.
+/// the columns of `C` (whichever has more micro-tiles), one contiguous part per thread, and each
+/// thread packs its own panels (see `multiply` for why they are not shared).
 ///
 /// FMA: the micro-kernel uses `SIMD.addProduct`, which the x86-64-v3 release build lowers to
 /// `vfmadd231ps` (checked with objdump: 12 per inner iteration, no `fmaf` calls). On a portable
@@ -74,15 +73,14 @@ package enum GEMM {
       return
     }
     let splitRows = tilesM > tilesN
-    // With few rows per thread, packing all of B in every thread costs as much as a good part
-    // of the compute, and the product is short enough that a worker waking late shows: share
-    // the packed B instead. With many rows per thread, private panels are a little faster
-    // (no cross-core reads of B, no barrier per `kc` block).
-    if splitRows && m < threads &* sharedPackRowsPerThread {
-      rowSplit(a.base, b.base, c.base, m: m, n: n, k: k, threads: threads,
-               transposeA: transposeA, transposeB: transposeB, accumulate: accumulate)
-      return
-    }
+    // Every thread packs the panels it needs, even when that packs all of `op(B)` once per
+    // thread. Sharing one packed `B` (packed by all threads together, behind a barrier per `kc`
+    // block) was measured slower at every shape tried once the pool's workers start on time
+    // (see `WorkerPool`): on the 2-core reference machine (x86-64-v4 build), 256³ ran at
+    // 250-265 GFLOP/s shared vs 315-360 private, 512³ at 295 vs 331, 256×128×512 at 221-236 vs
+    // 281-306, 64×32×2048 at 69 vs 227 (x86-64-v3 build, 256³: 138 vs 157). Reading panels
+    // another core has just written moves every cache line between the cores' private L2s, and
+    // that costs more than packing them again.
     let tiles = splitRows ? tilesM : tilesN
     Parallel.forRanges(tiles, grain: 1) { r in
       if splitRows {
@@ -94,87 +92,6 @@ package enum GEMM {
         block(a.base, b.base, c.base, rows: 0..<m, cols: cols, m: m, n: n, k: k,
               transposeA: transposeA, transposeB: transposeB, accumulate: accumulate)
       }
-    }
-  }
-
-  /// Rows of `C` per thread below which a row split packs `op(B)` once for all threads
-  /// (see `rowSplit`); measured: 256³ gains ~15%, 1024³ (512 rows per thread on 2 cores) runs
-  /// ~4% faster with private panels.
-  static let sharedPackRowsPerThread = 384
-
-  /// Multi-threaded split over the rows of `C`: each `kc × nc` block of `op(B)` is packed once,
-  /// by all threads together (one task per ``nr``-column panel), into a buffer they share; then
-  /// the rows are cut into chunks of at most ``mc`` rows — several per thread, so the calling
-  /// thread keeps busy while a worker wakes — and each chunk packs its own `A` rows and runs
-  /// the micro-kernels against the shared `B` panels.
-  private static func rowSplit(
-    _ A: UnsafePointer<Float>, _ B: UnsafePointer<Float>, _ C: UnsafeMutablePointer<Float>,
-    m: Int, n: Int, k: Int, threads: Int, transposeA: Bool, transposeB: Bool, accumulate: Bool
-  ) {
-    let kcMax = Swift.min(kc, k)
-    let ncMax = Swift.min(nc, (n &+ nr &- 1) / nr &* nr)
-    let tilesM = (m &+ mr &- 1) / mr
-    // At least four chunks per thread, each a whole number of micro-tiles and at most `mc`
-    // rows, their count a multiple of `threads` so that large products split evenly.
-    let wanted = Swift.max(threads &* 4, (tilesM &+ mc / mr &- 1) / (mc / mr))
-    let balanced = (wanted &+ threads &- 1) / threads &* threads
-    let chunkTiles = Swift.max(1, (tilesM &+ balanced &- 1) / balanced)
-    let chunkRows = chunkTiles &* mr
-    let chunks = (m &+ chunkRows &- 1) / chunkRows
-    let bufB = PackPool.take(bytes: kcMax &* ncMax &* 4)
-    var bufsA: [PackBuffer] = []
-    bufsA.reserveCapacity(threads)
-    for _ in 0..<threads { bufsA.append(PackPool.take(bytes: chunkRows &* kcMax &* 4)) }
-    defer {
-      PackPool.give(bufB)
-      for buf in bufsA { PackPool.give(buf) }
-    }
-    let packB = SendablePointer(bufB.base.bindMemory(to: Float.self, capacity: kcMax &* ncMax))
-    let a = SendableConstPointer(A), b = SendableConstPointer(B), c = SendablePointer(C)
-    let packsA = bufsA.map { SendablePointer($0.base.bindMemory(to: Float.self, capacity: chunkRows &* kcMax)) }
-    var jc = 0
-    while jc < n {
-      let ncur = Swift.min(nc, n &- jc)
-      let panels = (ncur &+ nr &- 1) / nr
-      var pc = 0
-      while pc < k {
-        let kcur = Swift.min(kc, k &- pc)
-        let overwrite = pc == 0 && !accumulate
-        let p0 = pc, j0 = jc
-        Parallel.phased(first: panels, then: chunks, threads: threads) { worker, phase, task in
-          if phase == 0 {
-            let jr = task &* nr
-            packPanelsB(b.base, packB.base + jr &* kcur, k: k, n: n, p0: p0, kc: kcur, j0: j0 &+ jr,
-                        nc: Swift.min(nr, ncur &- jr), transposed: transposeB)
-            return
-          }
-          let ic = task &* chunkRows
-          let mcur = Swift.min(chunkRows, m &- ic)
-          let packA = packsA[worker].base
-          packPanelsA(a.base, packA, m: m, k: k, i0: ic, mc: mcur, p0: p0, kc: kcur, transposed: transposeA)
-          var jr = 0
-          while jr < ncur {
-            let ncols = Swift.min(nr, ncur &- jr)
-            let bPanel = UnsafePointer(packB.base + jr &* kcur)
-            var ir = 0
-            while ir < mcur {
-              let nrows = Swift.min(mr, mcur &- ir)
-              let cTile = c.base + ((ic &+ ir) &* n &+ (j0 &+ jr))
-              #if QATKIT_AVX512
-              kernel8x32(kcur, packA + ir &* kcur, bPanel, cTile, ldc: n, rows: nrows, cols: ncols,
-                         overwrite: overwrite)
-              #else
-              kernel6x16(kcur, packA + ir &* kcur, bPanel, cTile, ldc: n, rows: nrows, cols: ncols,
-                         overwrite: overwrite)
-              #endif
-              ir &+= mr
-            }
-            jr &+= nr
-          }
-        }
-        pc &+= kcur
-      }
-      jc &+= ncur
     }
   }
 
