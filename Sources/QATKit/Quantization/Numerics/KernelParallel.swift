@@ -1,5 +1,3 @@
-import Dispatch
-
 /// A pointer (or any value) that is shared read-only or disjointly written across the worker
 /// threads of ``parallelChunks(total:grain:_:)``.
 package struct SendableBox<Value>: @unchecked Sendable {
@@ -12,6 +10,10 @@ package let kernelGrain = 1 << 16
 
 /// Runs `body` over `0..<total` split into chunks of about `grain` items, on all cores when there
 /// is more than one chunk. Every index is visited exactly once; chunks are disjoint.
+///
+/// The threads are ``WorkerPool/shared``'s (the caller starts at once, a worker still spinning
+/// from the previous call joins within a microsecond); chunks are claimed dynamically, so a
+/// thread that is preempted does not hold up the others.
 @inline(__always)
 package func parallelChunks(total: Int, grain: Int, _ body: (Range<Int>) -> Void) {
   guard total > 0 else { return }
@@ -23,9 +25,14 @@ package func parallelChunks(total: Int, grain: Int, _ body: (Range<Int>) -> Void
   }
   withoutActuallyEscaping(body) { body in
     let box = SendableBox(body)
-    DispatchQueue.concurrentPerform(iterations: chunks) { c in
-      let lo = c &* g
-      box.value(lo..<min(total, lo &+ g))
+    let next = TaskCounter()
+    WorkerPool.shared.run(width: chunks) { _ in
+      while true {
+        let c = next.claim()
+        if c >= chunks { break }
+        let lo = c &* g
+        box.value(lo..<min(total, lo &+ g))
+      }
     }
   }
 }
