@@ -121,44 +121,48 @@ private func blockMaxAbs(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
 /// `max|x|` of 16 consecutive blocks of `n` elements (`n` a multiple of 16), lane `i` for block
 /// `i`, NaN ignored: bit-identical to 16 ``blockMaxAbs(_:_:)`` calls.
 ///
-/// Each block is first folded to one vector of `|x|` (NaN lanes zeroed), then the 16 vectors are
-/// reduced together by a transposing tree: `max(evens, odds)` of two vectors halves the lanes per
-/// block and packs two blocks into one vector, so 15 pairwise steps replace 16 separate
-/// horizontal reductions (the per-block reduction dominated the block formats' first phase).
+/// Works on the bit patterns of `|x|` as signed integers (non-negative floats order like their
+/// bits, and every NaN pattern is above infinity's `0x7F80_0000`). Each block is folded to one
+/// vector, then the 16 vectors are reduced together by a transposing tree: `max(evens, odds)`
+/// of two vectors halves the lanes per block and packs two blocks into one vector, so 15
+/// pairwise steps replace 16 separate horizontal reductions (which dominated the block formats'
+/// first phase). A block whose maximum comes out as a NaN pattern is recomputed with NaN
+/// ignored; that rare check replaces cleaning every element.
 @inline(__always)
 private func blockMaxAbs16(_ p: UnsafePointer<Float>, _ n: Int) -> SIMD16<Float> {
   @inline(__always)
-  func fold(_ b: UnsafePointer<Float>) -> SIMD16<Float> {
-    var v = cleanMagnitude(loadVector(b))
+  func magnitude(_ b: UnsafePointer<Float>) -> SIMD16<Int32> {
+    unsafeBitCast(loadVector(b), to: SIMD16<Int32>.self) & 0x7FFF_FFFF
+  }
+  @inline(__always)
+  func maximum(_ a: SIMD16<Int32>, _ b: SIMD16<Int32>) -> SIMD16<Int32> {
+    let d = b &- a  // no overflow: both are in 0...0x7FFF_FFFF
+    return a &+ (d & ~(d &>> 31))
+  }
+  @inline(__always)
+  func fold(_ b: UnsafePointer<Float>) -> SIMD16<Int32> {
+    var v = magnitude(b)
     var i = 16
     while i < n {
-      v = laneMax(v, cleanMagnitude(loadVector(b + i)))
+      v = maximum(v, magnitude(b + i))
       i &+= 16
     }
     return v
   }
   @inline(__always)
-  func pair(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
-    laneMax(SIMD16(lowHalf: a.evenHalf, highHalf: b.evenHalf), SIMD16(lowHalf: a.oddHalf, highHalf: b.oddHalf))
+  func pair(_ a: SIMD16<Int32>, _ b: SIMD16<Int32>) -> SIMD16<Int32> {
+    maximum(SIMD16(lowHalf: a.evenHalf, highHalf: b.evenHalf), SIMD16(lowHalf: a.oddHalf, highHalf: b.oddHalf))
   }
   let a0 = pair(fold(p), fold(p + n)), a1 = pair(fold(p + 2 &* n), fold(p + 3 &* n))
   let a2 = pair(fold(p + 4 &* n), fold(p + 5 &* n)), a3 = pair(fold(p + 6 &* n), fold(p + 7 &* n))
   let a4 = pair(fold(p + 8 &* n), fold(p + 9 &* n)), a5 = pair(fold(p + 10 &* n), fold(p + 11 &* n))
   let a6 = pair(fold(p + 12 &* n), fold(p + 13 &* n)), a7 = pair(fold(p + 14 &* n), fold(p + 15 &* n))
   let b0 = pair(a0, a1), b1 = pair(a2, a3), b2 = pair(a4, a5), b3 = pair(a6, a7)
-  return pair(pair(b0, b1), pair(b2, b3))
-}
-
-/// `|x|` with NaN lanes set to `+0.0`.
-@inline(__always)
-private func cleanMagnitude(_ x: SIMD16<Float>) -> SIMD16<Float> {
-  let mag = unsafeBitCast(unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x7FFF_FFFF, to: SIMD16<Float>.self)
-  let ordered = unsafeBitCast(mag .== mag, to: SIMD16<UInt32>.self)
-  return unsafeBitCast(unsafeBitCast(mag, to: SIMD16<UInt32>.self) & ordered, to: SIMD16<Float>.self)
-}
-
-/// Lane-wise maximum of NaN-free vectors (one compare and one blend).
-@inline(__always)
-private func laneMax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
-  laneSelect(b .> a, b, a)
+  var m = pair(pair(b0, b1), pair(b2, b3))
+  if any(m .> SIMD16<Int32>(repeating: 0x7F80_0000)) {
+    for i in 0..<16 where m[i] > 0x7F80_0000 {
+      m[i] = Int32(bitPattern: blockMaxAbs(p + i &* n, n).bitPattern)
+    }
+  }
+  return unsafeBitCast(m, to: SIMD16<Float>.self)
 }
