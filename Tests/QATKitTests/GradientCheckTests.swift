@@ -91,6 +91,36 @@ struct ElementwiseGradientTests {
     expectGradients([randn([2, 3], 23, std: 3)]) { $0[0].sigmoid() }
   }
 
+  @Test("matmul with an empty inner or outer dimension: zero output and zero gradients")
+  func matmulEmptyDimensions() throws {
+    // Inner dimension 0: C = A·B is all zeros, dA and dB are empty.
+    let a = Tensor.zeros([3, 0], requiresGrad: true), b = Tensor.zeros([0, 4], requiresGrad: true)
+    let c = a.matmul(b)
+    #expect(c.shape == [3, 4] && c.storage.allSatisfy { $0 == 0 })
+    c.backward(Tensor.ones([3, 4]))
+    #expect(a.grad?.shape == [3, 0] && b.grad?.shape == [0, 4])
+    // No rows: C is empty, and dB = Aᵀ·G over zero rows is all zeros (not uninitialized memory).
+    let x = Tensor.zeros([0, 5], requiresGrad: true), w = Tensor.full([5, 2], 1, requiresGrad: true)
+    let y = x.matmul(w)
+    #expect(y.shape == [0, 2])
+    y.backward(Tensor.zeros([0, 2]))
+    #expect(w.grad?.storage == [Float](repeating: 0, count: 10))
+    let wt = Tensor.full([2, 5], 1, requiresGrad: true)
+    Tensor.matmul(x, transposed: wt).backward(Tensor.zeros([0, 2]))
+    #expect(wt.grad?.storage == [Float](repeating: 0, count: 10))
+  }
+
+  @Test("relu backward is PyTorch's threshold_backward: g where x > 0, else +0.0 (even for inf / NaN g)")
+  func reluBackwardMask() throws {
+    let x = try Tensor([-2, 0, 3, -0.0, 5, -1, 7, 1e-30], shape: [2, 4], requiresGrad: true)
+    let y = x.relu()
+    y.backward(try Tensor([.infinity, -4, -5, .nan, 6, -7, 8, .nan], shape: [2, 4]))
+    let g = try #require(x.grad).storage
+    #expect(g[0].bitPattern == (0 as Float).bitPattern && g[1].bitPattern == (0 as Float).bitPattern)
+    #expect(g[3].bitPattern == (0 as Float).bitPattern && g[5].bitPattern == (0 as Float).bitPattern)
+    #expect(g[2] == -5 && g[4] == 6 && g[6] == 8 && g[7].isNaN)
+  }
+
   @Test("relu, gelu, clamped (no sample within h of a kink)")
   func activations() {
     expectGradients([GradientCheck.separatedValues([3, 4], margin: 0.1, seed: 24)]) { $0[0].relu() }

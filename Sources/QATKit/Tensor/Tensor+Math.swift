@@ -46,17 +46,28 @@ extension Tensor {
   }
 
   /// Elementwise rectified linear unit; the gradient at 0 is 0.
+  ///
+  /// The backward is one fused pass, `x > 0 ? g : 0` (PyTorch's `threshold_backward`: masked
+  /// lanes are `+0.0` even for an infinite or NaN `g`).
   public func relu() -> Tensor {
-    var out = [Float](repeating: 0, count: count)
-    storage.withUnsafeBufferPointer { p in
-      out.withUnsafeMutableBufferPointer { o in
-        guard let P = p.baseAddress, let O = o.baseAddress else { return }
-        Elementwise.vs(MaxKernel.self, P, 0, O, p.count)
+    let n = count
+    let out = [Float](unsafeUninitializedCapacity: n) { o, initialized in
+      storage.withUnsafeBufferPointer { p in
+        if let P = p.baseAddress, let O = o.baseAddress { Elementwise.vs(MaxKernel.self, P, 0, O, n) }
       }
+      initialized = n
     }
     let x = self
     return Tensor(shape: shape, storage: out).recording("relu", inputs: [x]) { g in
-      [g * x.gt(0)]
+      let gi = [Float](unsafeUninitializedCapacity: n) { o, initialized in
+        g.storage.withUnsafeBufferPointer { gp in
+          x.storage.withUnsafeBufferPointer { xp in
+            for i in 0..<n { o[i] = xp[i] > 0 ? gp[i] : 0 }
+          }
+        }
+        initialized = n
+      }
+      return [Tensor(shape: x.shape, storage: gi)]
     }
   }
 

@@ -82,20 +82,25 @@ extension Tensor {
   }
 
   /// Runs `body` on the buffers of two tensors and a fresh output of `count` values, and
-  /// wraps the output in a tensor of `shape`.
+  /// wraps the output in a tensor of `shape`. `body` writes every output value (the GEMM zeroes
+  /// its output for an empty inner dimension); an empty input gives zeros.
   private static func product(
     count: Int, shape: [Int],
     _ body: @escaping (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
   ) -> (Tensor, Tensor) -> Tensor {
     { x, y in
-      var out = [Float](repeating: 0, count: count)
-      x.storage.withUnsafeBufferPointer { px in
-        y.storage.withUnsafeBufferPointer { py in
-          out.withUnsafeMutableBufferPointer { po in
-            guard let X = px.baseAddress, let Y = py.baseAddress, let O = po.baseAddress else { return }
+      let out = [Float](unsafeUninitializedCapacity: count) { po, initialized in
+        x.storage.withUnsafeBufferPointer { px in
+          y.storage.withUnsafeBufferPointer { py in
+            guard let O = po.baseAddress else { return }
+            guard let X = px.baseAddress, let Y = py.baseAddress else {
+              O.initialize(repeating: 0, count: count)
+              return
+            }
             body(X, Y, O)
           }
         }
+        initialized = count
       }
       return Tensor(shape: shape, storage: out)
     }
