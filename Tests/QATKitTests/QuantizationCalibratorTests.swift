@@ -95,6 +95,19 @@ struct QuantizationCalibratorTests {
 /// Every histogram calibrator rejects too few bins, naming itself and the `bins` key.
 @Suite struct HistogramBinsTests {
   @Test(arguments: ["percentile", "mse", "entropy"])
+  func nothingCollectedAndAllZeroGroups(_ name: String) throws {
+    let factory = try #require(QuantizationEnvironment.builtin.calibrators[name])
+    let c = try factory(.object([:]))
+    let int4 = CalibrationTarget(format: .int4) { v, a in
+      QuantCodec.fakeQuantize(v, format: .int4, narrow: false, layout: GroupLayout(.perTensor, shape: [v.count]), amax: [a], blockSize: nil)
+    }
+    #expect(try c.computeAmax(for: int4) == nil)
+    c.collect(CalibrationBatch(groupCount: 2, groupSize: 4, values: [1, -2, 0.5, 0.25, 0, 0, 0, 0]))
+    let a = try #require(try c.computeAmax(for: int4))
+    #expect(a.count == 2 && a[0] > 0 && a[0] <= 2 && a[1] == 0, "\(name): \(a)")
+  }
+
+  @Test(arguments: ["percentile", "mse", "entropy"])
   func tooFewBinsIsAConfigError(_ name: String) throws {
     let factory = try #require(QuantizationEnvironment.builtin.calibrators[name])
     #expect {

@@ -48,10 +48,8 @@ public final class EntropyCalibrator: HistogramCalibratorBase, Calibrator {
 
   /// The minimum-divergence range per group.
   public func computeAmax(for target: CalibrationTarget) throws -> [Float]? {
-    guard !histograms.isEmpty else { return nil }
     let levels = target.format.positiveLevels
-    return histograms.map { h in
-      guard h.total > 0, h.width > 0 else { return 0 }
+    return amaxPerGroup { h in
       let cut = Self.bestCut(h.counts, levels: levels, start: Swift.max(options.startBin, levels), stride: options.stride)
       return Swift.min(Float(cut) * h.width, h.maxSeen)
     }

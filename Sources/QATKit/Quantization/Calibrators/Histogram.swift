@@ -74,6 +74,14 @@ public class HistogramCalibratorBase {
     }
   }
 
+  /// The range of every group from its histogram: `nil` before any batch was collected, `0` for
+  /// a group that saw no non-zero finite value, `amax(histogram)` otherwise. The one place the
+  /// percentile, MSE and entropy rules share their empty and all-zero cases.
+  package func amaxPerGroup(_ amax: (AbsHistogram) -> Float) -> [Float]? {
+    guard !histograms.isEmpty else { return nil }
+    return histograms.map { h in h.total > 0 && h.width > 0 ? amax(h) : 0 }
+  }
+
   /// Adds one batch to the per-group histograms.
   public func collect(_ batch: CalibrationBatch) {
     if histograms.count != batch.groupCount {

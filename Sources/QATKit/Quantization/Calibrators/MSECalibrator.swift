@@ -50,9 +50,7 @@ public final class MSECalibrator: HistogramCalibratorBase, Calibrator {
 
   /// The error-minimizing range per group.
   public func computeAmax(for target: CalibrationTarget) throws -> [Float]? {
-    guard !histograms.isEmpty else { return nil }
-    return histograms.map { h in
-      guard h.total > 0, h.width > 0 else { return 0 }
+    return amaxPerGroup { h in
       var centers: [Float] = []
       var weights: [Double] = []
       for i in 0..<h.binCount where h.counts[i] > 0 {

@@ -38,9 +38,7 @@ public final class PercentileCalibrator: HistogramCalibratorBase, Calibrator {
 
   /// The percentile per group (the upper edge of the bin where the cumulative count reaches it).
   public func computeAmax(for target: CalibrationTarget) throws -> [Float]? {
-    guard !histograms.isEmpty else { return nil }
-    return histograms.map { h in
-      guard h.total > 0, h.width > 0 else { return 0 }
+    return amaxPerGroup { h in
       let goal = h.total * options.percentile / 100
       var cum = 0.0
       for i in 0..<h.binCount {
