@@ -24,13 +24,13 @@ private final class TaskLog: Sendable {
 
 /// A job for ``WorkerPool/run(width:_:)`` that claims `count` tasks dynamically.
 private final class Claims: Sendable {
-  let next = Atomic<Int>(0)
+  let next = TaskCounter()
   let count: Int
   init(_ count: Int) { self.count = count }
 
   func drain(thread: Int, _ body: (Int) -> Void) {
     while true {
-      let t = next.wrappingAdd(1, ordering: .relaxed).oldValue
+      let t = next.claim()
       if t >= count { return }
       body(t)
     }
@@ -170,13 +170,9 @@ struct WorkerPoolTests {
           if round % 2 == 0 {
             Parallel.forRanges(count, grain: 1, pool: pool) { logs[c].hit((base + $0.lowerBound)..<(base + $0.upperBound)) }
           } else {
-            let next = TaskCounter()
+            let claims = Claims(count)
             pool.run(width: 4) { thread in
-              while true {
-                let t = next.claim()
-                if t >= count { break }
-                logs[c].hit(base + t, thread: thread)
-              }
+              claims.drain(thread: thread) { logs[c].hit(base + $0, thread: thread) }
             }
           }
         }
