@@ -5,7 +5,7 @@ import QATRegistry
 
 /// The default job: FP32 baseline → PTQ → QAT → QAT + distillation on the bundled digits data,
 /// for the reference recipes, with checkpoints written and restored.
-struct Pipeline {
+struct DigitsPipeline {
   let out: URL
   let qatEpochs: Int
   let registry = InTreePlugins.registry

@@ -1,0 +1,40 @@
+import QATKit
+import QATRegistry
+
+/// Errors the command line reports itself, with the exit code each maps to.
+enum CLIError: Error, CustomStringConvertible {
+  /// Bad arguments: an unknown command or option, a missing or malformed value (exit 2).
+  case usage(String)
+  /// Input that cannot be used: a missing file, a malformed data set or config (exit 2).
+  case input(String)
+  /// A failure while running (exit 1).
+  case failure(String)
+
+  var description: String {
+    switch self {
+    case .usage(let m), .input(let m), .failure(let m): m
+    }
+  }
+}
+
+/// Exit codes: 0 success, 1 failure while running, 2 usage or input error.
+enum ExitCode {
+  static let success: Int32 = 0
+  static let failure: Int32 = 1
+  static let usage: Int32 = 2
+
+  /// The exit code for an error that ended a command. Errors about the user's files, configs,
+  /// data and arguments are input errors (2); anything else is a failure while running (1).
+  static func forError(_ error: any Error) -> Int32 {
+    switch error {
+    case let e as CLIError:
+      if case .failure = e { return failure }
+      return usage
+    case is ConfigError, is DataError, is SafeTensorsError, is ModuleError, is TensorError,
+      is QuantizerError, is KDError, is RegistryError:
+      return usage
+    default:
+      return failure
+    }
+  }
+}
