@@ -63,6 +63,7 @@ let package = Package(
     .library(name: "QATPlugins", targets: ["QATPlugins"]),
     .library(name: "QATPluginLSQ", targets: ["QATPluginLSQ"]),
     .library(name: "QATPluginPACT", targets: ["QATPluginPACT"]),
+    .library(name: "QATTransformers", targets: ["QATTransformers"]),
     .executable(name: "qatkit-run", targets: ["qatkit-run"]),
     .executable(name: "qatkit-bench", targets: ["qatkit-bench"]),
   ],
@@ -89,14 +90,17 @@ let package = Package(
       dependencies: ["QATKit", "QATRegistry", "QATPluginLSQ", "QATPluginPACT"],
       path: "Sources/QATPlugins"),
 
+    // MARK: Models
+    .target(name: "QATTransformers", dependencies: ["QATKit"], path: "Sources/Transformers"),
+
     // MARK: Tools
     .executableTarget(
-      name: "qatkit-run", dependencies: ["QATKit", "QATRegistry", "QATPlugins"],
+      name: "qatkit-run", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTransformers"],
       path: "Sources/qatkit-run",
       exclude: ["Resources/README.md"],
       resources: [.copy("Resources/mlp_digits_fp32.safetensors")]),
     .executableTarget(
-      name: "qatkit-bench", dependencies: ["QATKit", "QATRegistry", "QATPlugins"],
+      name: "qatkit-bench", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTransformers"],
       path: "Benchmarks/qatkit-bench"),
 
     // MARK: Tests
@@ -112,6 +116,10 @@ let package = Package(
       name: "QATPluginTests",
       dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATTestSupport"],
       path: "Tests/QATPluginTests", resources: [.copy("Fixtures")]),
+    .testTarget(
+      name: "QATTransformersTests",
+      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTransformers", "QATTestSupport"],
+      path: "Tests/QATTransformersTests", resources: [.copy("Fixtures")]),
   ],
   swiftLanguageModes: [.v6]
 )
