@@ -86,6 +86,25 @@ import Testing
     }
   }
 
+  @Test func disabledQuantizerSavesAndRestoresWithoutState() throws {
+    let registry = InTreePlugins.registry
+    let m = MLP([8, 16, 4], seed: 3)
+    var rng = RandomGenerator(seed: 10)
+    let x = Tensor.randn([8, 8], using: &rng)
+    var w = QuantizerAttributes.int(4, axis: 0)
+    w.algorithm = "lsq"
+    // fc1's quantizer is configured, then switched off: never calibrated, no `_amax`.
+    let config = QuantizeConfig.weightsAndActivations(weights: w, activations: nil).setting("fc1.*", enabled: false)
+    try convert(m, modes: [.quantize(config)], registry: registry, forwardLoop: { _ = $0(x) })
+    #expect(m.namedParameters().map(\.0).filter { $0.contains("quantizer") } == ["fc2.weight_quantizer._amax"])
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("lsq-off-\(UUID().uuidString).safetensors")
+    defer { try? FileManager.default.removeItem(at: url) }
+    try save(m, to: url, registry: registry)
+    let fresh = try restore(MLP([8, 16, 4], seed: 99), from: url, registry: registry)
+    #expect(fresh.namedQuantizers().map(\.0) == ["fc1.weight_quantizer", "fc2.weight_quantizer"])
+    #expect(Tensor.withoutGrad { fresh(x).scalars == m(x).scalars })
+  }
+
   @Test func rejectsFloatFormats() {
     #expect(throws: (any Error).self) { try LSQQuantizer(attributes: QuantizerAttributes(format: .e4m3, algorithm: "lsq")) }
   }
