@@ -98,7 +98,7 @@ let package = Package(
       name: "qatkit-run", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTransformers"],
       path: "Sources/qatkit-run",
       exclude: ["Resources/README.md"],
-      resources: [.copy("Resources/mlp_digits_fp32.safetensors")]),
+      resources: [.copy("Resources/mlp_digits_fp32.safetensors"), .copy("Resources/minilm")]),
     .executableTarget(
       name: "qatkit-bench", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTransformers"],
       path: "Benchmarks/qatkit-bench"),

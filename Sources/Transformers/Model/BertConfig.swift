@@ -93,7 +93,7 @@ public struct BertConfig: Sendable, Hashable {
     try validate(file: file)
   }
 
-  private func validate(file: String) throws {
+  func validate(file: String) throws {
     func check(_ ok: Bool, _ key: String, _ reason: String) throws {
       if !ok { throw TransformersError.invalidConfig(file: file, key: key, reason: reason) }
     }

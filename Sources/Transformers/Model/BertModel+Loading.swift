@@ -10,10 +10,18 @@ extension BertModel {
   ///
   /// The model is returned in evaluation mode (dropout off), as HuggingFace's `from_pretrained`.
   ///
+  /// - Parameters:
+  ///   - directory: The model directory.
+  ///   - configure: Changes the configuration read from `config.json` before the model is
+  ///     built, for settings that do not change the weights (dropout probabilities).
   /// - Throws: ``TransformersError`` naming the file and problem (missing files, invalid
   ///   config keys, unsupported pooling, tensors the model lacks or misses, wrong shapes).
-  public static func load(directory: URL) throws -> BertModel {
-    let config = try BertConfig(contentsOf: directory.appendingPathComponent("config.json"))
+  public static func load(directory: URL, configure: ((inout BertConfig) -> Void)? = nil) throws -> BertModel {
+    var config = try BertConfig(contentsOf: directory.appendingPathComponent("config.json"))
+    if let configure {
+      configure(&config)
+      try config.validate(file: "config.json (as changed by configure)")
+    }
     let weights = directory.appendingPathComponent("model.safetensors")
     guard FileManager.default.fileExists(atPath: weights.path) else {
       throw TransformersError.missingFile(

@@ -13,6 +13,8 @@ enum CommandLineTool {
       PTQCommand.self,
       InspectCommand.self,
       ListCommand.self,
+      EmbedCommand.self,
+      MiniLMCommand.self,
     ]
   }
 
