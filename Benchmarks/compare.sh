@@ -71,6 +71,10 @@ pairs = [
     ("epoch_qat_w2a4_b64", "epoch_qat_w2a4_b64", 1, "time"),
     ("epoch_qat_kd_w2a4_b64", "anchor:0.054", 1, "vs ANCHORS.md QAT+KD epoch 54 ms (not in torch_reference.py; other run)"),
     ("fp32_train_30_epochs", "fp32_train_30_epochs", 1, "time (one run)"),
+    ("bert_layer_train_step_fp32_b8_t128", "bert_layer_train_step_fp32_b8_t128", 1, "BERT layer step vs torch"),
+    ("bert_layer_train_step_int8_b8_t128", "bert_layer_train_step_fp32_b8_t128", 1, "QAT INT8 step vs torch FP32"),
+    ("bert_layer_train_step_int8_b8_t128", "bert_layer_train_step_int8_b8_t128", 1.5, "QAT INT8 step vs ModelOpt"),
+    ("minilm_encoder_forward_b32_t128", "minilm_encoder_forward_b32_t128", 1, "MiniLM encoder forward vs torch"),
 ]
 
 print(f"{'QATKit key':38s} {'QATKit':>10s} {'reference':>10s} {'unit':8s} {'×better':>8s} {'target':>7s}  note")

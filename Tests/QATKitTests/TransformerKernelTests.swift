@@ -193,4 +193,25 @@ struct TransformerKernelTests {
     }
     #expect(report.passed, "\(report)")
   }
+
+  @Test("fused linear equals matmul + bias bit for bit, gradients included; finite differences")
+  func fusedLinear() {
+    for shape in [[5, 7], [2, 3, 7]] {
+      let x = GradientCheck.randn(shape, seed: 19), w = GradientCheck.randn([4, 7], seed: 20), b = GradientCheck.randn([4], seed: 21)
+      for t in [x, w, b] { t.requiresGrad = true }
+      let fused = Tensor.linear(x, weight: w, bias: b)
+      let g = GradientCheck.randn(fused.shape, seed: 22)
+      fused.backward(g)
+      let (gx, gw, gb) = (x.grad!.scalars, w.grad!.scalars, b.grad!.scalars)
+      x.zeroGrad(); w.zeroGrad(); b.zeroGrad()
+      let plain = Tensor.matmul(x, transposed: w) + b
+      plain.backward(g)
+      #expect(fused.shape == plain.shape && fused.scalars == plain.scalars)
+      #expect(gx == x.grad!.scalars && gw == w.grad!.scalars && gb == b.grad!.scalars)
+      let report = GradientCheck.check([x, w, b], h: 1e-2, atol: 1e-3) { Tensor.linear(x, weight: w, bias: b) }
+      #expect(report.passed, "\(report)")
+    }
+    let x = GradientCheck.randn([3, 7], seed: 23), w = GradientCheck.randn([4, 7], seed: 24)
+    #expect(Tensor.linear(x, weight: w, bias: nil).scalars == Tensor.matmul(x, transposed: w).scalars)
+  }
 }

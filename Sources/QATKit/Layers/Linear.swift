@@ -37,8 +37,6 @@ open class Linear: Module {
   open override func forward(_ x: Tensor) -> Tensor {
     let xq = quantize(x, slot: "input_quantizer")
     let wq = quantize(weight, slot: "weight_quantizer")
-    var y = Tensor.matmul(xq, transposed: wq)
-    if let bias { y = y + bias }
-    return quantize(y, slot: "output_quantizer")
+    return quantize(Tensor.linear(xq, weight: wq, bias: bias), slot: "output_quantizer")
   }
 }

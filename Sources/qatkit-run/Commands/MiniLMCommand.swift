@@ -26,7 +26,7 @@ struct MiniLMCommand: Command {
     .option("--epochs", "N", "QAD epochs over the corpus (default: 2; 0 = PTQ only)"),
     .option("--batch-size", "N", "QAD batch size (default: 32)"),
     .option("--lr", "RATE", "Adam learning rate of the weights (default: 2e-5, ModelOpt's script)"),
-    .option("--range-lr", "RATE", "Adam learning rate of learned (LSQ) ranges (default: 1e-3)"),
+    .option("--range-lr", "RATE", "learning rate of learned (LSQ) ranges, relative to each range's size (default: 1e-2)"),
     .option("--calibrator", "NAME", "calibrator of the frozen-range runs (default: max, ModelOpt's)"),
     .option("--lsq-calibrator", "NAME", "calibrator that initializes LSQ ranges (default: max)"),
     .flag("--no-dropout", "train the student without dropout (ModelOpt's script trains with the model's 0.1)"),
@@ -54,7 +54,7 @@ struct MiniLMCommand: Command {
       recipes: recipes, ranges: ranges, epochs: try arguments.int("--epochs", default: 2, in: 0...1000),
       batchSize: try arguments.int("--batch-size", default: 32, in: 1...4096),
       learningRate: Float(try arguments.double("--lr", default: 2e-5, in: 0...1)),
-      rangeLearningRate: Float(try arguments.double("--range-lr", default: 1e-3, in: 0...10)),
+      rangeLearningRate: Float(try arguments.double("--range-lr", default: 1e-2, in: 0...10)),
       calibrator: arguments.string("--calibrator") ?? "max", lsqCalibrator: arguments.string("--lsq-calibrator") ?? "max",
       dropout: !arguments.flag("--no-dropout"), seed: UInt64(try arguments.int("--seed", default: 0, in: 0...Int(Int32.max))),
       out: arguments.url("--out") ?? URL(fileURLWithPath: "runs/minilm"), golden: arguments.url("--golden"))

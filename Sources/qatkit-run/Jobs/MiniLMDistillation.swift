@@ -6,7 +6,8 @@ import QATTransformers
 /// Quantization-aware distillation of a quantized MiniLM from the FP32 teacher, as ModelOpt's
 /// reference script does it: loss `mean(1 − cos(student, teacher))` on the sentence embeddings
 /// (``CosineCriterion`` on the model outputs), Adam, batches of 32 shuffled per epoch, every
-/// parameter trained; learned ranges (LSQ) in their own Adam group at `rangeLearningRate`.
+/// parameter trained; learned ranges (LSQ) each in their own Adam at `rangeLearningRate` times
+/// the range's initial mean magnitude.
 struct MiniLMDistillation {
   let teacher: BertModel
   let corpus: [Encoding]
@@ -28,7 +29,13 @@ struct MiniLMDistillation {
     let ranges = trainable.filter { $0.0.contains("_quantizer.") }.map(\.1)
     let weights = trainable.filter { !$0.0.contains("_quantizer.") }.map(\.1)
     var members: [any Optimizer] = [Adam(weights, learningRate: learningRate)]
-    if !ranges.isEmpty { members.append(Adam(ranges, learningRate: rangeLearningRate)) }
+    // Ranges differ by orders of magnitude (weight ranges ~0.1, LayerNorm inputs ~200) and
+    // Adam moves each value by about its learning rate per step: each range tensor gets a
+    // rate relative to its initial size, so every range can change by the same fraction.
+    for r in ranges {
+      let scale = r.scalars.reduce(0) { $0 + Swift.abs($1) } / Float(Swift.max(1, r.count))
+      members.append(Adam([r], learningRate: rangeLearningRate * scale))
+    }
     let optimizer = OptimizerGroup(members)
     let steps = (corpus.count + batchSize - 1) / batchSize
     let progress = Progress("  \(label)", total: epochs * steps)

@@ -108,25 +108,32 @@ struct MiniLMJob {
         let config = BertQuantization.config(
           recipe, calibrator: variant == .lsq ? lsqCalibrator : calibrator, learnedRanges: variant == .lsq)
         let rangesText = variant == .lsq ? "\(lsqCalibrator) → LSQ" : "\(calibrator), frozen"
-        // PTQ.
-        let (student, _) = try MiniLMFiles.load(modelDirectory, configure: configure)
-        let (_, tPTQ) = try timed {
-          try convert(student, modes: [.quantize(config)], registry: registry, forwardLoop: forwardLoop)
-        }
-        let ptq = try evaluate(student)
-        add(recipe, "PTQ", rangesText, ptq, tPTQ, variant == .frozen && calibrator == "max" ? MiniLMReference.ptq(recipe) : nil)
+        // PTQ (in its own scope: the model is freed before QAD starts).
         let ptqURL = out.appendingPathComponent("\(tag)-ptq.safetensors")
-        try save(student, to: ptqURL, registry: registry)
+        do {
+          let (student, _) = try MiniLMFiles.load(modelDirectory, configure: configure)
+          let (_, tPTQ) = try timed {
+            try convert(student, modes: [.quantize(config)], registry: registry, forwardLoop: forwardLoop)
+          }
+          let ptq = try evaluate(student)
+          add(recipe, "PTQ", rangesText, ptq, tPTQ, variant == .frozen && calibrator == "max" ? MiniLMReference.ptq(recipe) : nil)
+          try save(student, to: ptqURL, registry: registry)
+        }
         guard epochs > 0 else { continue }
         // QAD from the restored PTQ checkpoint.
-        let (qadStudent, _) = try MiniLMFiles.load(modelDirectory, configure: configure)
-        try restore(qadStudent, from: ptqURL, registry: registry)
-        let (dm, tQAD) = try distillation.run(qadStudent, label: "\(recipe.rawValue) QAD (\(variant.rawValue))")
-        let qad = try evaluate(dm)
-        add(recipe, "QAD", rangesText, qad, tQAD, variant == .frozen && calibrator == "max" ? MiniLMReference.qadFrozen(recipe) : nil)
         let qadURL = out.appendingPathComponent("\(tag)-qad.safetensors")
-        try save(dm, to: qadURL, registry: registry)
-        try checkRestore(qadURL, against: qadStudent, texts: Array(evalLines.prefix(64)), tokenizer: tokenizer, registry: registry)
+        let probeTexts = Array(evalLines.prefix(64))
+        let trainedProbe: [Float]
+        do {
+          let (qadStudent, _) = try MiniLMFiles.load(modelDirectory, configure: configure)
+          try restore(qadStudent, from: ptqURL, registry: registry)
+          let (dm, tQAD) = try distillation.run(qadStudent, label: "\(recipe.rawValue) QAD (\(variant.rawValue))")
+          let qad = try evaluate(dm)
+          add(recipe, "QAD", rangesText, qad, tQAD, variant == .frozen && calibrator == "max" ? MiniLMReference.qadFrozen(recipe) : nil)
+          try save(dm, to: qadURL, registry: registry)
+          trainedProbe = qadStudent.embed(probeTexts, tokenizer: tokenizer).scalars
+        }
+        try checkRestore(qadURL, expected: trainedProbe, texts: probeTexts, tokenizer: tokenizer, registry: registry)
       }
     }
     print(table.render())
@@ -143,14 +150,14 @@ struct MiniLMJob {
     return url
   }
 
-  /// Restores `url` onto a freshly loaded model and checks that its embeddings equal the
-  /// trained model's bit for bit.
-  private func checkRestore(_ url: URL, against trained: BertModel, texts: [String], tokenizer: BertTokenizer, registry: Registry) throws {
+  /// Restores `url` onto a freshly loaded model and checks that its embeddings of `texts`
+  /// equal the trained model's (`expected`) bit for bit.
+  private func checkRestore(_ url: URL, expected: [Float], texts: [String], tokenizer: BertTokenizer, registry: Registry) throws {
     let (fresh, _) = try MiniLMFiles.load(modelDirectory)
     try restore(fresh, from: url, registry: registry)
-    let a = fresh.embed(texts, tokenizer: tokenizer).scalars
-    let b = trained.embed(texts, tokenizer: tokenizer).scalars
-    guard a == b else { throw CLIError.failure("\(url.lastPathComponent) does not restore bit-identically") }
+    guard fresh.embed(texts, tokenizer: tokenizer).scalars == expected else {
+      throw CLIError.failure("\(url.lastPathComponent) does not restore bit-identically")
+    }
   }
 
   /// Compares the FP32 model with sentence-transformers' embeddings and ids (`eval_golden.json`).
