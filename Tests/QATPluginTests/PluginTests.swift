@@ -1,6 +1,6 @@
 import Foundation
 import QATKit
-import QATPluginLSQ
+@testable import QATPluginLSQ
 import QATPluginPACT
 import QATPlugins
 import QATRegistry
@@ -103,6 +103,26 @@ import Testing
     let fresh = try restore(MLP([8, 16, 4], seed: 99), from: url, registry: registry)
     #expect(fresh.namedQuantizers().map(\.0) == ["fc1.weight_quantizer", "fc2.weight_quantizer"])
     #expect(Tensor.withoutGrad { fresh(x).scalars == m(x).scalars })
+  }
+
+  @Test(arguments: [
+    (QuantGranularity.perTensor, [5, 37]), (.perChannel(axis: 0), [6, 40]), (.perChannel(axis: 1), [3, 4, 10]),
+    (.perBlock(size: 16), [4, 48]),
+  ])
+  func kernelMatchesPerElementLoop(granularity: QuantGranularity, shape: [Int]) {
+    let layout = GroupLayout(granularity, shape: shape)
+    var rng = RandomGenerator(seed: 21)
+    let x = Tensor.randn(shape, std: 2, using: &rng)
+    let g = Tensor.randn(shape, using: &rng)
+    let amaxValues = (0..<layout.groupCount).map { Float(1 + $0 % 3) }
+    x.requiresGrad = true
+    let amax = Tensor(amaxValues, requiresGrad: true)
+    let y = LSQKernel.forward(x, amax: amax, layout: layout, minBound: -8, maxBound: 7, gradScale: false)
+    y.backward(g)
+    let ref = LSQKernel.reference(x.scalars, g: g.scalars, amax: amaxValues, layout: layout, minBound: -8, maxBound: 7)
+    #expect(y.scalars == ref.y)
+    #expect(x.grad!.scalars == ref.gx)
+    #expect(amax.grad!.scalars == ref.ga.map { $0 * (Float(1) / 7) })
   }
 
   @Test func rejectsFloatFormats() {

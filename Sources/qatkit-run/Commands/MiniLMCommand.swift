@@ -30,6 +30,7 @@ struct MiniLMCommand: Command {
     .option("--calibrator", "NAME", "calibrator of the frozen-range runs (default: max, ModelOpt's)"),
     .option("--lsq-calibrator", "NAME", "calibrator that initializes LSQ ranges (default: max)"),
     .flag("--no-dropout", "train the student without dropout (ModelOpt's script trains with the model's 0.1)"),
+    .option("--hidden-kd", "W", "weight of hidden-state distillation on every encoder layer, 0…1 (default: 0)"),
     .option("--seed", "N", "shuffling seed (default: 0)"),
     .option("--out", "DIR", "checkpoints and results.json (default: runs/minilm)"),
     .option("--golden", "FILE", "eval_golden.json: also check the FP32 model against sentence-transformers"),
@@ -56,7 +57,8 @@ struct MiniLMCommand: Command {
       learningRate: Float(try arguments.double("--lr", default: 2e-5, in: 0...1)),
       rangeLearningRate: Float(try arguments.double("--range-lr", default: 1e-2, in: 0...10)),
       calibrator: arguments.string("--calibrator") ?? "max", lsqCalibrator: arguments.string("--lsq-calibrator") ?? "max",
-      dropout: !arguments.flag("--no-dropout"), seed: UInt64(try arguments.int("--seed", default: 0, in: 0...Int(Int32.max))),
+      dropout: !arguments.flag("--no-dropout"),
+      hiddenWeight: Float(try arguments.double("--hidden-kd", default: 0, in: 0...1)), seed: UInt64(try arguments.int("--seed", default: 0, in: 0...Int(Int32.max))),
       out: arguments.url("--out") ?? URL(fileURLWithPath: "runs/minilm"), golden: arguments.url("--golden"))
   }
 

@@ -5,7 +5,8 @@ import QATTransformers
 
 /// Quantization-aware distillation of a quantized MiniLM from the FP32 teacher, as ModelOpt's
 /// reference script does it: loss `mean(1 − cos(student, teacher))` on the sentence embeddings
-/// (``CosineCriterion`` on the model outputs), Adam, batches of 32 shuffled per epoch, every
+/// (``CosineCriterion`` on the model outputs; optionally plus the hidden states of every
+/// encoder layer), Adam, batches of 32 shuffled per epoch, every
 /// parameter trained; learned ranges (LSQ) each in their own Adam at `rangeLearningRate` times
 /// the range's initial mean magnitude.
 struct MiniLMDistillation {
@@ -16,12 +17,23 @@ struct MiniLMDistillation {
   let learningRate: Float
   let rangeLearningRate: Float
   let seed: UInt64
+  /// Weight of the hidden-state terms (cosine between each encoder layer's student and
+  /// teacher outputs, split evenly over the layers); 0 = the sentence embedding only.
+  let hiddenWeight: Float
   let registry: Registry
 
   /// Trains `student` in place; returns the distillation model (training done, evaluation
   /// mode) and the wall time of the training loop.
   func run(_ student: BertModel, label: String) throws -> (DistillationModel, Double) {
-    let kd = KDConfig(teacher: teacher, criterion: CosineCriterion())
+    var kd = KDConfig(teacher: teacher, criterion: CosineCriterion())
+    if hiddenWeight > 0 {
+      let layers = student.encoder.layers.count
+      let paths = (0..<layers).map { "encoder.layer.\($0)" }
+      kd = KDConfig(
+        teacher: teacher,
+        entries: [KDCriterionEntry(.outputs, CosineCriterion())] + paths.map { KDCriterionEntry(KDLayerPair($0), CosineCriterion()) },
+        balancer: try StaticBalancer(kdWeights: [1 - hiddenWeight] + paths.map { _ in hiddenWeight / Float(layers) }))
+    }
     guard let dm = try convert(student, modes: [.kdLoss(kd)], registry: registry) as? DistillationModel else {
       throw CLIError.failure("kd_loss did not produce a distillation model")
     }

@@ -33,6 +33,7 @@ struct MiniLMJob {
   let calibrator: String
   let lsqCalibrator: String
   let dropout: Bool
+  let hiddenWeight: Float
   let seed: UInt64
   let out: URL
   let golden: URL?
@@ -85,7 +86,7 @@ struct MiniLMJob {
     }
     let distillation = MiniLMDistillation(
       teacher: teacher, corpus: corpus, epochs: epochs, batchSize: batchSize, learningRate: learningRate,
-      rangeLearningRate: rangeLearningRate, seed: seed, registry: registry)
+      rangeLearningRate: rangeLearningRate, seed: seed, hiddenWeight: hiddenWeight, registry: registry)
     let calibrationBatches = stride(from: 0, to: calibration.count, by: 32).map {
       tokenizer.batch(Array(calibration[$0..<min(calibration.count, $0 + 32)])).packed
     }
