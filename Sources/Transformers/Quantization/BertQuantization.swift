@@ -24,8 +24,9 @@ public enum BertQuantization {
     case nvfp4 = "nvfp4"
     /// `MXFP4_DEFAULT_CFG`: MXFP4 weights and activations (blocks of 32).
     case mxfp4 = "mxfp4"
-    /// W4A8: INT4 block-128 weights and INT8 per-tensor activations (LayerNorm inputs
-    /// included). ModelOpt's `W4A8_AWQ_BETA_CFG` instead uses FP8 activations and AWQ.
+    /// W4A8 as ModelOpt's `W4A8_AWQ_BETA_CFG` without AWQ: INT4 weights in blocks of 128 and
+    /// FP8 E4M3 per-tensor activations (LayerNorm inputs included). ModelOpt's weight quantizer
+    /// adds a second, per-tensor FP8 stage on the INT4 values, left out here.
     case w4a8 = "w4a8"
 
     /// The ModelOpt config this recipe mirrors, for tables.
@@ -38,17 +39,20 @@ public enum BertQuantization {
       case .fp8: "FP8_DEFAULT_CFG"
       case .nvfp4: "NVFP4_DEFAULT_CFG"
       case .mxfp4: "MXFP4_DEFAULT_CFG"
-      case .w4a8: "W4 block-128 + A8 (INT8)"
+      case .w4a8: "W4A8_AWQ_BETA_CFG without AWQ"
       }
     }
 
-    /// Whether every enabled quantizer has an integer format (learned LSQ ranges apply).
-    public var isInteger: Bool {
+    /// Whether some quantizers have integer formats (learned LSQ ranges apply to those).
+    public var hasIntegerQuantizers: Bool {
       switch self {
       case .int8, .int8NoLayerNorm, .int8WeightOnly, .int4WeightOnly, .w4a8: true
       case .fp8, .nvfp4, .mxfp4: false
       }
     }
+
+    /// Whether activations are quantized to an integer format.
+    public var hasIntegerActivations: Bool { self == .int8 || self == .int8NoLayerNorm }
 
     /// Whether activations are quantized.
     public var quantizesActivations: Bool {
@@ -75,8 +79,8 @@ public enum BertQuantization {
   /// - Parameters:
   ///   - calibrator: The calibrator of every calibrated quantizer (`"max"` is ModelOpt's).
   ///   - activationCalibrator: Overrides `calibrator` for activation quantizers.
-  ///   - learnedRanges: Use the LSQ plugin's learned ranges (algorithm `"lsq"`) for every
-  ///     quantizer (integer recipes only; the registry must have `LSQPlugin`).
+  ///   - learnedRanges: Use the LSQ plugin's learned ranges (algorithm `"lsq"`) for the
+  ///     integer-format quantizers (the registry must have `LSQPlugin`); others keep theirs.
   public static func config(
     _ recipe: Recipe, calibrator: String = "max", activationCalibrator: String? = nil, learnedRanges: Bool = false
   ) -> QuantizeConfig {
@@ -92,7 +96,7 @@ public enum BertQuantization {
       weights = .int(4, blockSize: 128)
     case .w4a8:
       weights = .int(4, blockSize: 128)
-      activations = .int(8)
+      activations = QuantizerAttributes(format: .e4m3)
     case .fp8:
       weights = QuantizerAttributes(format: .e4m3)
       activations = QuantizerAttributes(format: .e4m3)
@@ -105,9 +109,9 @@ public enum BertQuantization {
     }
     weights.calibrator = calibrator
     activations?.calibrator = activationCalibrator ?? calibrator
-    if learnedRanges, recipe.isInteger {
-      weights.algorithm = "lsq"
-      activations?.algorithm = "lsq"
+    if learnedRanges {
+      if weights.format.isInteger { weights.algorithm = "lsq" }
+      if activations?.format.isInteger == true { activations?.algorithm = "lsq" }
     }
     var config = QuantizeConfig.weightsAndActivations(weights: weights, activations: activations)
     // ModelOpt's default configs disable nn.Embedding quantizers.

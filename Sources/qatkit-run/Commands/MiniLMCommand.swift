@@ -10,8 +10,10 @@ struct MiniLMCommand: Command {
     For each config: PTQ (calibration on the first 256 sentences of the corpus, batches of
     32), evaluation on eval.txt against the FP32 embeddings (mean / min cosine, nearest-
     neighbour agreement), then QAD from the FP32 teacher (loss mean(1 - cos) on the sentence
-    embeddings, Adam, batches of 32, every parameter trained) with ModelOpt's frozen ranges
-    and with learned LSQ ranges (integer configs). Checkpoints (PTQ and QAD) and results.json
+    embeddings, Adam, batches of 32, every parameter trained) with two recipes: 'frozen' is
+    ModelOpt's reference script (max-calibrated frozen ranges, the model's dropout); 'lsq' is
+    QATKit's (integer quantizers learn their ranges with LSQ, activation ranges start from the
+    percentile calibrator, no dropout; FP8/FP4 ranges stay as calibrated). Checkpoints (PTQ and QAD) and results.json
     go to --out; every QAD checkpoint is restored onto a fresh model and checked bit for bit.
     Progress goes to stderr, the table to stdout. The sentence files are bundled (--data DIR
     reads corpus_train.txt and eval.txt from elsewhere).
@@ -27,9 +29,9 @@ struct MiniLMCommand: Command {
     .option("--batch-size", "N", "QAD batch size (default: 32)"),
     .option("--lr", "RATE", "Adam learning rate of the weights (default: 2e-5, ModelOpt's script)"),
     .option("--range-lr", "RATE", "learning rate of learned (LSQ) ranges, relative to each range's size (default: 1e-2)"),
-    .option("--calibrator", "NAME", "calibrator of the frozen-range runs (default: max, ModelOpt's)"),
-    .option("--lsq-calibrator", "NAME", "calibrator that initializes LSQ ranges (default: max)"),
-    .flag("--no-dropout", "train the student without dropout (ModelOpt's script trains with the model's 0.1)"),
+    .option("--calibrator", "NAME", "calibrator of every weight range and of the frozen runs' activations (default: max, ModelOpt's)"),
+    .option("--lsq-calibrator", "NAME", "calibrator of the activation ranges in the lsq runs (default: percentile)"),
+    .flag("--no-dropout", "train the frozen runs without dropout (ModelOpt's script trains with the model's 0.1)"),
     .option("--hidden-kd", "W", "weight of hidden-state distillation on every encoder layer, 0…1 (default: 0)"),
     .option("--seed", "N", "shuffling seed (default: 0)"),
     .option("--out", "DIR", "checkpoints and results.json (default: runs/minilm)"),
@@ -56,7 +58,7 @@ struct MiniLMCommand: Command {
       batchSize: try arguments.int("--batch-size", default: 32, in: 1...4096),
       learningRate: Float(try arguments.double("--lr", default: 2e-5, in: 0...1)),
       rangeLearningRate: Float(try arguments.double("--range-lr", default: 1e-2, in: 0...10)),
-      calibrator: arguments.string("--calibrator") ?? "max", lsqCalibrator: arguments.string("--lsq-calibrator") ?? "max",
+      calibrator: arguments.string("--calibrator") ?? "max", lsqCalibrator: arguments.string("--lsq-calibrator") ?? "percentile",
       dropout: !arguments.flag("--no-dropout"),
       hiddenWeight: Float(try arguments.double("--hidden-kd", default: 0, in: 0...1)), seed: UInt64(try arguments.int("--seed", default: 0, in: 0...Int(Int32.max))),
       out: arguments.url("--out") ?? URL(fileURLWithPath: "runs/minilm"), golden: arguments.url("--golden"))

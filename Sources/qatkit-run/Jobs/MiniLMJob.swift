@@ -14,11 +14,15 @@ import QATTransformers
 /// (batches of 32, in order), distillation on the whole corpus, evaluation on `eval.txt`
 /// against the FP32 embeddings (mean / min cosine, nearest-neighbour agreement).
 struct MiniLMJob {
-  /// How ranges are handled during QAD.
+  /// The two QAD recipes.
   enum Ranges: String, CaseIterable {
-    /// ModelOpt's: calibrated once, frozen.
+    /// ModelOpt's (the reference script's): ranges max-calibrated (`--calibrator`) and frozen,
+    /// the student trained in training mode with the model's dropout (`--no-dropout` turns it off).
     case frozen
-    /// Learned by the LSQ plugin from the calibrated start (integer recipes).
+    /// QATKit's: integer quantizers get LSQ ranges learned during QAD, activation ranges
+    /// initialized by `--lsq-calibrator` (percentile 99.99 by default, which clips the rare
+    /// outliers that max keeps), weight ranges by max; other formats keep their calibrated
+    /// ranges; no dropout.
     case lsq
   }
 
@@ -78,10 +82,13 @@ struct MiniLMJob {
       try? writeResults(rows)
     }
 
-    let configure: (inout BertConfig) -> Void = { c in
-      if !dropout {
-        c.hiddenDropoutProb = 0
-        c.attentionProbsDropoutProb = 0
+    func configure(_ variant: Ranges) -> (inout BertConfig) -> Void {
+      let off = variant == .lsq || !dropout
+      return { c in
+        if off {
+          c.hiddenDropoutProb = 0
+          c.attentionProbsDropoutProb = 0
+        }
       }
     }
     let distillation = MiniLMDistillation(
@@ -101,14 +108,19 @@ struct MiniLMJob {
     for recipe in recipes {
       Progress.note("\(recipe.rawValue) (\(recipe.modelOptName))")
       for variant in ranges {
-        if variant == .lsq && !recipe.isInteger {
-          Progress.note("  learned ranges (LSQ) need integer formats; skipping \(recipe.rawValue) with lsq")
-          continue
-        }
         let tag = "\(recipe.rawValue)-\(variant.rawValue)"
+        let learned = variant == .lsq
+        // Percentile initialization for learned integer activation ranges; FP8 / FP4 ranges
+        // (frozen in both recipes) keep the max calibrator: their exponents cover the outliers.
+        let actCalibrator = learned && recipe.hasIntegerActivations ? lsqCalibrator : calibrator
         let config = BertQuantization.config(
-          recipe, calibrator: variant == .lsq ? lsqCalibrator : calibrator, learnedRanges: variant == .lsq)
-        let rangesText = variant == .lsq ? "\(lsqCalibrator) → LSQ" : "\(calibrator), frozen"
+          recipe, calibrator: calibrator, activationCalibrator: actCalibrator, learnedRanges: learned)
+        var rangesText = "\(calibrator), frozen"
+        if learned && recipe.hasIntegerQuantizers {
+          rangesText = recipe.hasIntegerActivations ? "W \(calibrator), A \(actCalibrator) → LSQ"
+            : recipe.quantizesActivations ? "W \(calibrator) → LSQ, A \(calibrator) frozen" : "\(calibrator) → LSQ"
+        }
+        let configure = configure(variant)
         // PTQ (in its own scope: the model is freed before QAD starts).
         let ptqURL = out.appendingPathComponent("\(tag)-ptq.safetensors")
         do {
@@ -117,7 +129,7 @@ struct MiniLMJob {
             try convert(student, modes: [.quantize(config)], registry: registry, forwardLoop: forwardLoop)
           }
           let ptq = try evaluate(student)
-          add(recipe, "PTQ", rangesText, ptq, tPTQ, variant == .frozen && calibrator == "max" ? MiniLMReference.ptq(recipe) : nil)
+          add(recipe, "PTQ", rangesText, ptq, tPTQ, !learned && calibrator == "max" ? MiniLMReference.ptq(recipe) : nil)
           try save(student, to: ptqURL, registry: registry)
         }
         guard epochs > 0 else { continue }
@@ -130,7 +142,7 @@ struct MiniLMJob {
           try restore(qadStudent, from: ptqURL, registry: registry)
           let (dm, tQAD) = try distillation.run(qadStudent, label: "\(recipe.rawValue) QAD (\(variant.rawValue))")
           let qad = try evaluate(dm)
-          add(recipe, "QAD", rangesText, qad, tQAD, variant == .frozen && calibrator == "max" ? MiniLMReference.qadFrozen(recipe) : nil)
+          add(recipe, "QAD", rangesText, qad, tQAD, !learned && calibrator == "max" && dropout ? MiniLMReference.qadFrozen(recipe) : nil)
           try save(dm, to: qadURL, registry: registry)
           trainedProbe = qadStudent.embed(probeTexts, tokenizer: tokenizer).scalars
         }
