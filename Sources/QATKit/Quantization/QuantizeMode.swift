@@ -116,7 +116,7 @@ public enum QuantizeMode: Mode {
     let previous = built.map { ($0.0.module, $0.0.slot, $0.0.module.quantizer(slot: $0.0.slot)) }
     for (p, q, _) in built { p.module.setQuantizer(q, slot: p.slot) }
     do {
-      try calibrate(model, built, loop: context.forwardLoop)
+      try calibrate(model, built, loop: context.forwardLoop, communicator: context[CommunicatorKey.self])
     } catch {
       for (m, s, q) in previous { m.setQuantizer(q, slot: s) }
       throw error
@@ -125,7 +125,8 @@ public enum QuantizeMode: Mode {
   }
 
   private static func calibrate(
-    _ model: Module, _ built: [(Planned, any Quantizer, (any Calibrator)?)], loop: ((Module) throws -> Void)?
+    _ model: Module, _ built: [(Planned, any Quantizer, (any Calibrator)?)], loop: ((Module) throws -> Void)?,
+    communicator: (any Communicator)?
   ) throws {
     let weights = built.filter { $0.2 != nil && $0.0.parameter != nil }
     let activations = built.filter { $0.2 != nil && $0.0.parameter == nil }
@@ -135,11 +136,14 @@ public enum QuantizeMode: Mode {
       try end(q, path: p.path)
     }
     guard !activations.isEmpty, let loop else { return }
+    // Data-parallel: every rank observes its shard; the statistics combine before the ranges.
+    let distributed = try distributedCalibrators(activations, communicator: communicator)
     let wasTraining = model.training
     // Every other quantizer observes nothing and stays the identity during calibration.
     let others = built.filter { b in b.1.isEnabled && !activations.contains { $0.0.path == b.0.path } }.map(\.1)
     for q in others { q.isEnabled = false }
     for (_, q, cal) in activations { q.beginCalibration(cal!) }
+    if let communicator { for c in distributed { c.beginDistributed(communicator) } }
     model.eval()
     defer {
       model.train(wasTraining)
@@ -151,11 +155,38 @@ public enum QuantizeMode: Mode {
       for (_, q, _) in activations { try? q.endCalibration() }
       throw QuantizerError.calibrationFailed(path: "<forward loop>", "\(error)")
     }
+    if let communicator {
+      do {
+        for c in distributed { try c.reduce(over: communicator) }
+      } catch {
+        for (_, q, _) in activations { try? q.endCalibration() }
+        throw error
+      }
+    }
     var firstError: (any Error)?
     for (p, q, _) in activations {
       do { try end(q, path: p.path) } catch { if firstError == nil { firstError = error } }
     }
     if let firstError { throw firstError }
+  }
+
+  /// The activation calibrators as ``DistributedCalibrator``s when `communicator` has more than
+  /// one rank (empty otherwise).
+  ///
+  /// - Throws: ``CommunicatorError/unsupported(_:)`` naming the first calibrator that cannot
+  ///   combine statistics across ranks.
+  private static func distributedCalibrators(
+    _ activations: [(Planned, any Quantizer, (any Calibrator)?)], communicator: (any Communicator)?
+  ) throws -> [any DistributedCalibrator] {
+    guard let communicator, communicator.size > 1 else { return [] }
+    return try activations.map { p, _, cal in
+      guard let d = cal as? any DistributedCalibrator else {
+        throw CommunicatorError.unsupported(
+          "\(p.path): calibrator '\(p.attributes.calibrator)' cannot combine statistics across \(communicator.size) "
+            + "processes (it does not conform to DistributedCalibrator); use max, percentile, mse or entropy, or calibrate in one process")
+      }
+      return d
+    }
   }
 
   private static func end(_ q: any Quantizer, path: String) throws {
