@@ -63,6 +63,7 @@ let package = Package(
     .library(name: "QATPlugins", targets: ["QATPlugins"]),
     .library(name: "QATPluginLSQ", targets: ["QATPluginLSQ"]),
     .library(name: "QATPluginPACT", targets: ["QATPluginPACT"]),
+    .library(name: "QATDistributed", targets: ["QATDistributed"]),
     .executable(name: "qatkit-run", targets: ["qatkit-run"]),
     .executable(name: "qatkit-bench", targets: ["qatkit-bench"]),
   ],
@@ -89,9 +90,12 @@ let package = Package(
       dependencies: ["QATKit", "QATRegistry", "QATPluginLSQ", "QATPluginPACT"],
       path: "Sources/QATPlugins"),
 
+    // MARK: Distributed (MPI loaded at run time with dlopen: no MPI needed to build or test)
+    .target(name: "QATDistributed", dependencies: ["QATKit"], path: "Sources/Distributed"),
+
     // MARK: Tools
     .executableTarget(
-      name: "qatkit-run", dependencies: ["QATKit", "QATRegistry", "QATPlugins"],
+      name: "qatkit-run", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATDistributed"],
       path: "Sources/qatkit-run",
       exclude: ["Resources/README.md"],
       resources: [.copy("Resources/mlp_digits_fp32.safetensors")]),
@@ -100,6 +104,10 @@ let package = Package(
       path: "Benchmarks/qatkit-bench"),
 
     // MARK: Tests
+    // The checks that need MPI ranks: run by .ci/mpi-tests.sh under mpirun.
+    .executableTarget(
+      name: "qatkit-mpi-check", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATDistributed"],
+      path: "Tests/MPICheck"),
     .target(name: "QATTestSupport", dependencies: ["QATKit"], path: "Tests/QATTestSupport"),
     .testTarget(
       name: "QATKitTests", dependencies: ["QATKit", "QATTestSupport"],
