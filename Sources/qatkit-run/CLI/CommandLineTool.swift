@@ -16,8 +16,16 @@ enum CommandLineTool {
     ]
   }
 
-  /// Runs the tool on `arguments` (without the program name) and returns the exit code.
+  /// Runs the tool on `arguments` (without the program name) and returns the exit code; under
+  /// an MPI launcher (or with `--distributed`) as one rank of a data-parallel job.
   static func main(_ arguments: [String]) -> Int32 {
+    var args = arguments
+    do { try DistributedSession.start(&args) } catch { return report(error, command: nil) }
+    return DistributedSession.finish(dispatch(args))
+  }
+
+  /// Parses `arguments` and runs the command they name; returns the exit code.
+  static func dispatch(_ arguments: [String]) -> Int32 {
     var args = arguments
     if args.first == "--version" {
       print("qatkit-run \(version)")
@@ -63,7 +71,7 @@ enum CommandLineTool {
   /// Prints `error` on stderr (with where to get help for usage errors) and returns its exit code.
   static func report(_ error: any Error, command: (any Command.Type)?) -> Int32 {
     let code = ExitCode.forError(error)
-    var message = "error: \(error)"
+    var message = "\(DistributedSession.errorPrefix)error: \(error)"
     if case CLIError.usage = error {
       message += "\nsee 'qatkit-run \(command.map { "\($0.name) " } ?? "")--help'"
     }
@@ -88,8 +96,9 @@ enum CommandLineTool {
     lines += [
       "",
       "OPTIONS:",
-      "  --version   print the version",
-      "  -h, --help  show help (after a command: that command's help)",
+      "  --version      print the version",
+      "  --distributed  run as one rank of an MPI job (automatic under mpirun / srun / mpiexec)",
+      "  -h, --help     show help (after a command: that command's help)",
       "",
       "See 'qatkit-run COMMAND --help' for a command's options.",
     ]

@@ -9,6 +9,10 @@ struct RunCommand: Command {
     Trains the FP32 MLP 64-256-256-10 as the PyTorch + ModelOpt reference does, then for each
     recipe runs PTQ, QAT and QAT with distillation from the FP32 teacher, writes every stage's
     checkpoint to --out and checks that each distilled checkpoint restores bit-identically.
+
+    Under mpirun (mpirun -np N qatkit-run) every stage runs data-parallel: each rank trains,
+    calibrates and evaluates on its shard of every batch, gradients and calibration statistics
+    are combined across ranks, rank 0 writes the checkpoints and prints the table.
     """
   static let options: [OptionSpec] = [
     .option("--out", "DIR", "where checkpoints are written (default: runs)"),
@@ -24,6 +28,6 @@ struct RunCommand: Command {
   }
 
   func run() throws {
-    try DigitsPipeline(out: out, qatEpochs: qatEpochs).run()
+    try DigitsPipeline(out: out, qatEpochs: qatEpochs, world: DistributedSession.world).run()
   }
 }
