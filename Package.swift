@@ -116,6 +116,7 @@ let package = Package(
       name: "QATRegistryTests",
       dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTestSupport"],
       path: "Tests/QATRegistryTests", resources: [.copy("Fixtures")]),
+    .testTarget(name: "QATDistributedTests", dependencies: ["QATDistributed"], path: "Tests/QATDistributedTests"),
     .testTarget(
       name: "QATPluginTests",
       dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATTestSupport"],
