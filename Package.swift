@@ -102,6 +102,8 @@ let package = Package(
     .executableTarget(
       name: "qatkit-bench", dependencies: ["QATKit", "QATRegistry", "QATPlugins"],
       path: "Benchmarks/qatkit-bench"),
+    .executableTarget(
+      name: "qatkit-mpi-bench", dependencies: ["QATKit", "QATDistributed"], path: "Benchmarks/qatkit-mpi-bench"),
 
     // MARK: Tests
     // The checks that need MPI ranks: run by .ci/mpi-tests.sh under mpirun.
