@@ -11,7 +11,7 @@ import Glibc
 /// come from MPI.
 ///
 /// - Collectives are MPI-3 non-blocking ones (`MPI_Iallreduce`, `MPI_Ibcast`) completed by
-///   polling `MPI_Test` (spinning, see ``yieldWhileWaiting``), with a deadline: if a collective has not completed after ``timeout``
+///   polling `MPI_Test` (spinning first, see ``spinNanoseconds``), with a deadline: if a collective has not completed after ``timeout``
 ///   seconds (another rank failed, was killed or hangs), it throws
 ///   ``CommunicatorError/timeout(operation:rank:size:seconds:)`` instead of waiting forever.
 /// - The communicator's error handler is `MPI_ERRORS_RETURN`, so MPI errors become
@@ -35,12 +35,14 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
   public var implementation: MPIImplementation { library.implementation }
 
   package let library: MPILibrary
-  /// Whether a rank waiting in a collective gives its core away between polls
-  /// (`QATKIT_MPI_YIELD=1`; for more ranks than cores). Off by default: a waiting rank spins, as
-  /// MPI's blocking collectives do, because on a busy machine a yielding rank gets its core back
-  /// only after other processes' time slices (measured: a 340 KB all-reduce 7-10 ms instead of
-  /// 0.2-0.4 ms on the 2-core build machine under load, README "Data-parallel training").
-  public let yieldWhileWaiting = ProcessInfo.processInfo.environment["QATKIT_MPI_YIELD"] == "1"
+  /// How long (nanoseconds) a rank waiting in a collective polls without pause before it starts
+  /// giving its core away between polls (`sched_yield`): 2 ms, or `QATKIT_MPI_SPIN_US`
+  /// microseconds. Short waits (the all-reduce of a step) complete at once; long ones (a rank
+  /// writing a checkpoint, a slow rank) leave the core to other processes.
+  public let spinNanoseconds: UInt64 = {
+    if let text = ProcessInfo.processInfo.environment["QATKIT_MPI_SPIN_US"], let us = UInt64(text) { return us * 1000 }
+    return 2_000_000
+  }()
   private let lock = NSLock()
   private var finished = false
 
@@ -180,10 +182,11 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
       if flag != 0 { return }
       polls &+= 1
       if polls & 255 == 0 {
-        if DispatchTime.now().uptimeNanoseconds &- began > limit {
+        let elapsed = DispatchTime.now().uptimeNanoseconds &- began
+        if elapsed > limit {
           throw CommunicatorError.timeout(operation: operation, rank: rank, size: size, seconds: timeout)
         }
-        if yieldWhileWaiting { sched_yield() }
+        if elapsed > spinNanoseconds { sched_yield() }
       }
     }
   }
