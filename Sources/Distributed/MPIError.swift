@@ -19,7 +19,7 @@ public enum MPIError: Error, Equatable, CustomStringConvertible {
       "\(path) is neither Open MPI nor an MPICH-ABI library (it reports '\(version)'); QATKit supports Open MPI and MPICH "
         + "(and MPICH-ABI derivatives); set QATKIT_MPI_LIBRARY to one of those"
     case .missingSymbol(let path, let symbol):
-      "\(path) has no '\(symbol)': an MPI older than MPI-3 or not an MPI library; QATKit needs MPI-3 (non-blocking collectives)"
+      "\(path) has no '\(symbol)': an MPI older than MPI-3 or not an MPI library; QATKit needs MPI-3"
     case .initializationFailed(let message):
       "MPI initialization failed: \(message)"
     }

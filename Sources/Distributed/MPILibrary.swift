@@ -43,8 +43,6 @@ package struct MPILibrary: @unchecked Sendable {
   package let errorsReturn: Handle
   /// `MPI_IN_PLACE`: `(void *)1` in Open MPI, `(void *)-1` in MPICH.
   package let inPlace: UnsafeRawPointer
-  /// Bytes of an `MPI_Request` (a pointer in Open MPI, an `int` in MPICH).
-  package let requestSize: Int
 
   package let initialized: @convention(c) (IntOut) -> Int32
   package let finalized: @convention(c) (IntOut) -> Int32
@@ -52,9 +50,8 @@ package struct MPILibrary: @unchecked Sendable {
   package let commRank: @convention(c) (Handle, IntOut) -> Int32
   package let commSize: @convention(c) (Handle, IntOut) -> Int32
   package let commSetErrhandler: @convention(c) (Handle, Handle) -> Int32
-  package let iallreduce: @convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, Handle, Handle, Handle, UnsafeMutableRawPointer) -> Int32
-  package let ibcast: @convention(c) (UnsafeMutableRawPointer?, Int32, Handle, Int32, Handle, UnsafeMutableRawPointer) -> Int32
-  package let test: @convention(c) (UnsafeMutableRawPointer, IntOut, UnsafeMutableRawPointer?) -> Int32
+  package let allreduce: @convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, Handle, Handle, Handle) -> Int32
+  package let bcast: @convention(c) (UnsafeMutableRawPointer?, Int32, Handle, Int32, Handle) -> Int32
   package let abort: @convention(c) (Handle, Int32) -> Int32
   package let finalize: @convention(c) () -> Int32
   package let errorString: @convention(c) (Int32, UnsafeMutablePointer<CChar>, IntOut) -> Int32
@@ -107,7 +104,6 @@ package struct MPILibrary: @unchecked Sendable {
       opMin = try global("ompi_mpi_op_min")
       errorsReturn = try global("ompi_mpi_errors_return")
       inPlace = UnsafeRawPointer(bitPattern: 1)!
-      requestSize = MemoryLayout<UnsafeRawPointer>.size
     } else if ["MPICH", "Intel(R) MPI", "MVAPICH"].contains(where: full.contains) {
       implementation = .mpich
       // MPICH's mpi.h (ABI-stable since MPICH 3.1).
@@ -120,7 +116,6 @@ package struct MPILibrary: @unchecked Sendable {
       opSum = 0x5800_0003
       errorsReturn = 0x5400_0001
       inPlace = UnsafeRawPointer(bitPattern: -1)!
-      requestSize = MemoryLayout<Int32>.size
     } else {
       throw MPIError.unsupportedImplementation(path: path, version: version)
     }
@@ -131,12 +126,9 @@ package struct MPILibrary: @unchecked Sendable {
     commRank = try function("MPI_Comm_rank", (@convention(c) (Handle, IntOut) -> Int32).self)
     commSize = try function("MPI_Comm_size", (@convention(c) (Handle, IntOut) -> Int32).self)
     commSetErrhandler = try function("MPI_Comm_set_errhandler", (@convention(c) (Handle, Handle) -> Int32).self)
-    iallreduce = try function(
-      "MPI_Iallreduce",
-      (@convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, Handle, Handle, Handle, UnsafeMutableRawPointer) -> Int32).self)
-    ibcast = try function(
-      "MPI_Ibcast", (@convention(c) (UnsafeMutableRawPointer?, Int32, Handle, Int32, Handle, UnsafeMutableRawPointer) -> Int32).self)
-    test = try function("MPI_Test", (@convention(c) (UnsafeMutableRawPointer, IntOut, UnsafeMutableRawPointer?) -> Int32).self)
+    allreduce = try function(
+      "MPI_Allreduce", (@convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, Handle, Handle, Handle) -> Int32).self)
+    bcast = try function("MPI_Bcast", (@convention(c) (UnsafeMutableRawPointer?, Int32, Handle, Int32, Handle) -> Int32).self)
     abort = try function("MPI_Abort", (@convention(c) (Handle, Int32) -> Int32).self)
     finalize = try function("MPI_Finalize", (@convention(c) () -> Int32).self)
     errorString = try function("MPI_Error_string", (@convention(c) (Int32, UnsafeMutablePointer<CChar>, IntOut) -> Int32).self)
