@@ -7,8 +7,9 @@
 /// no-ops) is what the library uses when no communicator is given, so single-process code runs
 /// exactly as without this type; the `QATDistributed` module provides `MPICommunicator`.
 ///
-/// Implementations throw ``CommunicatorError`` when a collective cannot complete (a rank died,
-/// a timeout passed), so a failed rank ends the job with an error instead of a hang.
+/// A collective that cannot complete (a rank died, a timeout passed) must not hang: an
+/// implementation throws ``CommunicatorError`` or, like `MPICommunicator`'s watchdog, ends the
+/// process with a message so that the launcher ends the job.
 public protocol Communicator: AnyObject, Sendable {
   /// This process's index, `0..<size`; rank 0 is the root (prints, writes checkpoints).
   var rank: Int { get }
