@@ -119,6 +119,18 @@ struct DistributedTests {
     #expect(try lone.computeAmax(for: target)!.map(\.bitPattern) != expected.map(\.bitPattern))
   }
 
+  @Test("a histogram calibrator reduced without beginDistributed refuses instead of merging unaligned bins")
+  func histogramNeedsAgreedWidths() {
+    let results = LocalRanks.run(2) { comm -> Void in
+      let c = try MSECalibrator()
+      c.collect(CalibrationBatch(groupCount: 1, groupSize: 2, values: [Float(comm.rank + 1), -0.5]))
+      try c.reduce(over: comm)
+    }
+    for r in results {
+      #expect { try r.get() } throws: { "\($0)".contains("without beginDistributed") }
+    }
+  }
+
   @Test("data-parallel fit over 2 ranks: replicas identical, weights equal one process's up to reduction order, same loss curve")
   func fitMatchesOneProcess() throws {
     let data = try Digits.load().train.prefix(200)

@@ -93,9 +93,14 @@ extension HistogramCalibratorBase {
   /// Grows every rank's histograms to the width the global maximum needs, then sums counts,
   /// totals and skipped values; maxima reduce with MAX.
   public func reduce(over communicator: any Communicator) throws {
+    let attached = self.communicator != nil
     defer { self.communicator = nil }
     if let collectiveError { throw collectiveError }
     guard communicator.size > 1 else { return }
+    guard attached else {
+      throw CommunicatorError.unsupported(
+        "histogram calibrator reduced without beginDistributed(_:): its ranks chose bin widths on their own and cannot merge exactly")
+    }
     try communicator.checkSame(histograms.count, "the number of calibration groups")
     guard !histograms.isEmpty else { return }
     let maxima = try communicator.allReduce(histograms.map(\.maxSeen), .max)
