@@ -20,11 +20,16 @@ struct MPILoadingTests {
 
   @Test("a library that is not MPI is refused, naming the missing MPI function")
   func notMPI() {
+    #if os(Linux)
+      let library = "libm.so.6"
+    #else
+      let library = "/usr/lib/libSystem.B.dylib"
+    #endif
     #expect {
-      _ = try MPILibrary.load(names: ["libm.so.6"])
+      _ = try MPILibrary.load(names: [library])
     } throws: { error in
       guard case MPIError.missingSymbol(let path, let symbol) = error else { return false }
-      return path == "libm.so.6" && symbol == "MPI_Get_library_version" && "\(error)".contains("MPI-3")
+      return path == library && symbol == "MPI_Get_library_version" && "\(error)".contains("MPI-3")
     }
   }
 
