@@ -77,8 +77,11 @@ public struct UnifiedExportReport: Sendable, CustomStringConvertible {
   public let verifiedTensors: Int
   /// Largest distance in units in the last place between a dequantized weight (as a runtime
   /// computes it, codes × scales) and the fake-quantized weight the model trained with: 0 for
-  /// FP8 / NVFP4 / MXFP4; INT formats dequantize as `q · (amax/maxBound)` where training
-  /// divides by `maxBound/amax`, which may differ in the last bit.
+  /// FP8 / NVFP4 / MXFP4 (their stored scales are the factors training multiplies by); INT
+  /// formats dequantize as `q · fp32(amax/maxBound)` where training (ModelOpt's arithmetic)
+  /// computes `q / fp32(maxBound/amax)`: four roundings of relative size ≤ 2⁻²⁴ apart, so at
+  /// most 4 ulp (verification fails beyond that). The codes and scales themselves are
+  /// compared bit for bit.
   public let maxULPDistance: Int
 
   /// Bytes of `model.safetensors`.
