@@ -7,10 +7,16 @@ import Testing
 /// The protobuf writer and reader, and ONNX graphs checked structurally by parsing them back:
 /// operators, opsets, initializers holding the quantizers' real codes and scales.
 @Suite("ONNX export") struct ONNXTests {
-  static func digitsMLP(_ config: QuantizeConfig) throws -> MLP {
+  /// The PyTorch-trained FP32 digits MLP (64-256-256-10).
+  static func digitsFP32() throws -> MLP {
     let fp32 = try SafeTensorsFile(contentsOf: fixtures().appendingPathComponent("models/mlp_digits_fp32.safetensors"))
     let model = MLP([64, 256, 256, 10])
     try model.loadStateDict(Dictionary(uniqueKeysWithValues: try fp32.names.map { ($0, try Tensor(fp32.floats($0), shape: fp32.info($0).shape)) }))
+    return model
+  }
+
+  static func digitsMLP(_ config: QuantizeConfig) throws -> MLP {
+    let model = try digitsFP32()
     var rng = RandomGenerator(seed: 11)
     let calib = Tensor.randn([64, 64], using: &rng)
     try convert(model, modes: [.quantize(config)], forwardLoop: { _ = $0(calib) })

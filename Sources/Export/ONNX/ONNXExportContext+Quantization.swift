@@ -53,6 +53,14 @@ extension ONNXExportContext {
     case .e4m3, .e5m2:
       require(opset: 19)
       let zp = initializer("\(slot).zero_point", a.format == .e4m3 ? .float8e4m3fn : .float8e5m2, dims: [], raw: [0])
+      // Relu → Q/DQ is written as Q/DQ → Relu (the same values: symmetric Q/DQ with zero
+      // point 0 keeps signs and maps 0 to 0). onnxruntime's Relu→QuantizeLinear fusion
+      // (ReluQuantFusion, optimization level 2) drops a Relu before an FP8 QuantizeLinear,
+      // as if its zero point were the bottom of an unsigned range (onnxruntime 1.32).
+      if x == value, let relu = popLastNode("Relu", producing: x) {
+        let qv = node("QuantizeLinear", [relu.inputs[0], s, zp], shape: out)
+        return node("Relu", [node("DequantizeLinear", [qv, s, zp], shape: out)], shape: out)
+      }
       let qv = node("QuantizeLinear", [x, s, zp], shape: out)
       return node("DequantizeLinear", [qv, s, zp], shape: out)
     default:

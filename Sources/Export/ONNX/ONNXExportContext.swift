@@ -110,6 +110,15 @@ public final class ONNXExportContext {
     shapes[name] = shapes[value]
   }
 
+  /// Removes the last node when it is a `op` producing `value` that nothing reads yet; returns it.
+  func popLastNode(_ op: String, producing value: String) -> ONNXNode? {
+    guard let last = nodes.last, last.opType == op, last.outputs == [value],
+      !nodes.contains(where: { $0.inputs.contains(value) })
+    else { return nil }
+    nodes.removeLast()
+    return last
+  }
+
   /// Appends an `Identity` from `value` to `name` (when `value` is not a node output).
   func identity(_ value: String, to name: String) {
     nodes.append(ONNXNode(name: name, opType: "Identity", inputs: [value], outputs: [name]))
