@@ -1,3 +1,4 @@
+import QATExport
 import QATKit
 import QATRegistry
 
@@ -30,6 +31,11 @@ enum ExitCode {
     case let e as CLIError:
       if case .failure = e { return failure }
       return usage
+    case let e as ExportError:
+      switch e {
+      case .cannotWrite, .verificationFailed: return failure
+      default: return usage
+      }
     case is ConfigError, is DataError, is SafeTensorsError, is ModuleError, is TensorError,
       is QuantizerError, is KDError, is RegistryError:
       return usage
