@@ -32,6 +32,9 @@ import Testing
     let report = try UnifiedCheckpoint.write(model, to: dir)
     #expect(report.quantAlgo == algo)
     #expect(report.weightsBytes < report.fp32WeightsBytes)
+    // The FP32 size is the model's parameters in FP32 (plus a small header), whatever the format packs.
+    let params = model.namedParameters().reduce(0) { $0 + $1.1.count }
+    #expect(report.fp32WeightsBytes > 4 * params && report.fp32WeightsBytes < 4 * params + 1024)
 
     let read = try UnifiedCheckpoint.read(dir)
     #expect(read.producer == "qatkit 0.1.0")

@@ -54,9 +54,9 @@ extension UnifiedCheckpoint {
       if let e = error as? ExportError { throw e }
       throw ExportError.cannotWrite(path: directory.path, "\(error)")
     }
-    let fp32 = expected.tensors.map { t -> SafeTensors.Tensor in
-      let n = t.shape.reduce(1, *)
-      return (t.name, .f32, t.shape, [UInt8](repeating: 0, count: 4 * n))
+    // The same parameters unquantized: one FP32 safetensors file of the model's state dict.
+    let fp32 = model.stateDict().filter { !$0.0.contains("_quantizer.") }.map { name, t -> SafeTensors.Tensor in
+      (name, .f32, t.shape, [UInt8](repeating: 0, count: 4 * t.count))
     }
     let fp32Bytes = (try? SafeTensors.serialize(fp32, metadata: ["format": "pt"]).count) ?? 0
     return UnifiedExportReport(

@@ -71,7 +71,7 @@ public struct UnifiedExportReport: Sendable, CustomStringConvertible {
   public let excludePatterns: [String]
   /// Bytes of each written file.
   public let fileBytes: [String: Int]
-  /// Bytes of `model.safetensors` if every tensor were FP32.
+  /// Bytes of `model.safetensors` if the model's parameters were all stored in FP32.
   public let fp32WeightsBytes: Int
   /// Tensors compared after re-reading.
   public let verifiedTensors: Int

@@ -1,4 +1,5 @@
 import Foundation
+import QATKit
 
 /// `qatkit-run export CHECKPOINT --format unified|onnx|safetensors --output PATH [--force]`:
 /// a checkpoint in a deployment format (see ``ExportJob``).
@@ -9,6 +10,7 @@ struct ExportCommand: Command {
     "export CHECKPOINT --format unified --output DIR [--config config.json] [--force]",
     "export CHECKPOINT --format onnx --output FILE.onnx [--reference] [--force]",
     "export CHECKPOINT --format safetensors --output FILE.safetensors [--force]",
+    "export FP32_CHECKPOINT --quantize PRESET --format ... (PTQ on the digits training rows first)",
   ]
   static let discussion = """
     The checkpoint is restored onto the architecture it was saved from (an MLP, with its layer
@@ -26,6 +28,10 @@ struct ExportCommand: Command {
                    QATKit's logits on the digits test set, for scripts/check_onnx.py.
       safetensors  QATKit's codes-and-scales file (one safetensors, ModelOpt-like names).
 
+    --quantize PRESET first quantizes an unquantized checkpoint (e.g. runs/fp32.safetensors
+    of the default job) with a preset of `qatkit-run list` (int8, int4_weight_only, fp8,
+    nvfp4, mxfp4, ...), max-calibrated on the digits training rows.
+
     An existing output is an error unless --force.
     """
   static let options: [OptionSpec] = [
@@ -34,6 +40,7 @@ struct ExportCommand: Command {
     .flag("--force", "replace an existing output"),
     .option("--config", "FILE", "unified: the model's Hugging Face config.json, written with quantization_config"),
     .flag("--reference", "onnx: also write QATKit's logits on the digits test set next to the file"),
+    .option("--quantize", "PRESET", "PTQ an unquantized checkpoint with this preset first (digits models)"),
   ]
   static let positionals = 1...1
 
@@ -51,9 +58,13 @@ struct ExportCommand: Command {
     guard let output = arguments.url("--output") else { throw CLIError.usage("--output PATH is required") }
     if arguments.string("--config") != nil, format != .unified { throw CLIError.usage("--config applies to --format unified") }
     if arguments.flag("--reference"), format != .onnx { throw CLIError.usage("--reference applies to --format onnx") }
-    job = ExportJob(
+    var job = ExportJob(
       checkpoint: URL(fileURLWithPath: arguments.positionals[0]), format: format, output: output,
       force: arguments.flag("--force"), hfConfig: arguments.url("--config"), reference: arguments.flag("--reference"))
+    if let p = arguments.string("--quantize") {
+      do { job.preset = try QuantizePreset(named: p) } catch { throw CLIError.usage("--quantize: \(error)") }
+    }
+    self.job = job
   }
 
   func run() throws { try job.run() }

@@ -27,12 +27,16 @@ struct ExportJob {
   let hfConfig: URL?
   /// Write `<output without .onnx>.reference.safetensors` with QATKit's logits on the digits test set (ONNX only).
   let reference: Bool
+  /// Quantize an unquantized checkpoint with this preset first (PTQ, max calibration on the
+  /// digits training rows), e.g. to export the FP32 digits MLP in every format.
+  var preset: QuantizePreset? = nil
 
   /// The architectures a checkpoint can be rebuilt into from its recorded model type and tensor shapes.
   static let knownArchitectures = ["MLP (layer sizes from fc1.weight, fc2.weight, ...)", "SmallCNN"]
 
   func run() throws {
-    let model = try Self.rebuild(from: checkpoint)
+    var model = try Self.rebuild(from: checkpoint)
+    if let preset { model = try Self.quantize(model, preset: preset) }
     switch format {
     case .unified:
       var options = UnifiedExportOptions(overwrite: force)
@@ -106,6 +110,35 @@ struct ExportJob {
     do { return try restore(model, from: url, registry: InTreePlugins.registry) } catch {
       throw CLIError.input("\(error)")
     }
+  }
+
+  /// PTQ of an unquantized model with `preset`, calibrated on the digits training rows. Blocks
+  /// that do not divide a layer's inputs shrink to one block per row when the row is shorter
+  /// (the digits MLP's fc1 has 64 inputs: INT4 blocks of 64 instead of 128).
+  static func quantize(_ model: Module, preset: QuantizePreset) throws -> Module {
+    guard model.modeHistory.isEmpty else {
+      throw CLIError.usage("--quantize needs an unquantized checkpoint; this one already has modes \(model.modeHistory.map(\.name))")
+    }
+    guard inputShape(of: model).dropFirst().reduce(1, *) == 64 else {
+      throw CLIError.usage("--quantize calibrates on the digits training rows (64 features); this model takes other inputs")
+    }
+    var config = QuantizeConfig(preset: preset)
+    if let b = config.quantCfg.compactMap({ $0.cfg?.blockSize }).first {
+      for (path, m) in model.namedModules() {
+        guard let l = m as? Linear, l.inFeatures % b != 0 else { continue }
+        guard l.inFeatures < b else {
+          throw CLIError.usage("preset \(preset.name) uses blocks of \(b), which do not divide the \(l.inFeatures) inputs of \(path)")
+        }
+        config = config.adding("\(path).weight_quantizer", QuantizerAttributes(
+          format: config.quantCfg.first { $0.cfg?.blockSize != nil }!.cfg!.format, blockSize: l.inFeatures))
+      }
+    }
+    let (train, _) = try Digits.load()
+    _ = try convert(model, modes: [.quantize(config)], registry: InTreePlugins.registry) { m in
+      for b in train.batches(size: 256) { _ = m(b.inputs) }
+    }
+    print("PTQ with preset \(preset.name): max calibration on the \(train.count) digits training rows")
+    return model
   }
 
   /// `[N, features]` for an MLP, `[N, 1, 8, 8]` for the CNN (the batch dimension is dynamic).
