@@ -154,6 +154,22 @@ import Testing
     #expect(g.graph.nodes.contains { $0.name.hasPrefix("block.attention/QuantizeLinear") })
   }
 
+  /// Embeddings: token ids are cast to int64 and gather rows of the dequantized INT8 table;
+  /// the output quantizer is a Q/DQ pair.
+  @Test func embeddingGraph() throws {
+    let e = Embedding(12, 8, seed: 3)
+    try quantize(e, weight: .int(8, axis: 0))
+    let oq = try TensorQuantizer(attributes: .int(8))
+    try oq.setAmax(Tensor(scalar: 3))
+    e.setQuantizer(oq, slot: "output_quantizer")
+    let (g, report) = try Self.roundTrip(Sequential([e]), inputShape: [1, 5])
+    #expect(report.operatorCounts == ["Cast": 1, "Gather": 1, "DequantizeLinear": 2, "QuantizeLinear": 1])
+    let gather = g.graph.nodes.first { $0.opType == "Gather" }!
+    #expect(g.graph.nodes.first { $0.outputs == [gather.inputs[0]] }?.opType == "DequantizeLinear")
+    #expect(Self.initializer(g, "0.weight_quantized").dims == [12, 8])
+    #expect(g.graph.outputs[0].shape == [.param("N"), .value(5), .value(8)])
+  }
+
   @Test func errorsNameTheLayer() throws {
     let plain = MLP([4, 4])
     #expect(throws: ExportError.noQuantizers("the model has no enabled quantizer, so its ONNX graph would hold no Q/DQ")) {

@@ -93,6 +93,27 @@ import Testing
     #expect(try f.info("fc.weight_scale").dtype == .u8)
   }
 
+  @Test func nvfp4HandComputed() throws {
+    // Global range 2688 → weight_scale_2 = 2688 / (6·448) = 1. Row 0: block max 2688 → block
+    // scale 448 (E4M3 0x7E), 2688 / 448 = 6 → E2M1 code 7. Row 1: block max 3 → scale 0.5 (0x30);
+    // 1.5 / 0.5 = 3 → code 5, -3 / 0.5 = -6 → code 0xF, 0.5 / 0.5 = 1 → code 2.
+    var r0 = [Float](repeating: 0, count: 16)
+    r0[0] = 2688
+    var r1 = [Float](repeating: 0, count: 16)
+    r1[0] = 1.5
+    r1[1] = -3
+    r1[2] = 0.5
+    let l = try Self.linear([r0, r1])
+    try quantize(l, weight: QuantizerAttributes(format: .nvfp4))
+    let (f, report) = try Self.export(l)
+    let w = try f.rawBytes("fc.weight")
+    #expect(try f.info("fc.weight").shape == [2, 8])
+    #expect(w == [0x07, 0, 0, 0, 0, 0, 0, 0, 0xF5, 0x02, 0, 0, 0, 0, 0, 0])
+    #expect(try f.rawBytes("fc.weight_scale") == [0x7E, 0x30])
+    #expect(try f.floats("fc.weight_scale_2") == [1])
+    #expect(report.quantAlgo == "W4A16_NVFP4")
+  }
+
   /// INT8 per-channel: the codes are ModelOpt's `output / step` of the golden vector.
   @Test func int8GoldenCodes() throws {
     let g = try Golden.load("modelopt_int8_per_channel_axis0")
