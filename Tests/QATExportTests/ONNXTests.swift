@@ -170,6 +170,29 @@ import Testing
     #expect(g.graph.outputs[0].shape == [.param("N"), .value(5), .value(8)])
   }
 
+  /// Typed graph inputs: int64 token ids `[N, T]` for an embedding, and a second input that an
+  /// emitter reaches through the context (here to zero padded positions).
+  @Test func severalTypedInputs() throws {
+    let e = Embedding(12, 8, seed: 3)
+    try quantize(e, weight: .int(8, axis: 0))
+    var exporter = ONNXExporter.standard
+    exporter.register(Masked.self) { m, ids, ctx in
+      let h = try ctx.emit(m.embedding, name: "embedding", input: ids)
+      guard let mask = ctx.graphInput("attention_mask") else { throw ExportError.unsupported(layer: ctx.layerName, "no mask") }
+      let f = ctx.node("Cast", [mask], [ONNXAttribute("to", .int(Int64(ONNXDataType.float.rawValue)))])
+      let m3 = ctx.node("Unsqueeze", [f, ctx.constant("axes", int64s: [2], dims: [1])])
+      return ctx.node("Mul", [h, m3], shape: ctx.shape(of: h))
+    }
+    let tokens: [ONNXValueInfo] = ["input_ids", "attention_mask"].map {
+      ONNXValueInfo(name: $0, elementType: .int64, shape: [.param("N"), .param("T")])
+    }
+    let g = try exporter.graph(for: Masked(e), inputs: tokens, outputName: "hidden")
+    #expect(g.graph.inputs == tokens)
+    #expect(g.graph.outputs[0].name == "hidden" && g.graph.outputs[0].shape.count == 3)
+    #expect(g.graph.nodes.contains { $0.inputs.contains("attention_mask") })
+    #expect(throws: ExportError.self) { try exporter.graph(for: Masked(e), inputs: [], outputName: "hidden") }
+  }
+
   @Test func errorsNameTheLayer() throws {
     let plain = MLP([4, 4])
     #expect(throws: ExportError.noQuantizers("the model has no enabled quantizer, so its ONNX graph would hold no Q/DQ")) {
@@ -212,6 +235,13 @@ import Testing
     }
     #expect(try FileManager.default.contentsOfDirectory(atPath: url.deletingLastPathComponent().path) == ["m.onnx"])
   }
+}
+
+/// An embedding whose output is masked by a second graph input.
+final class Masked: Module {
+  @Child var embedding: Embedding
+  init(_ e: Embedding) { embedding = e }
+  override func forward(_ x: Tensor) -> Tensor { embedding(x) }
 }
 
 /// A layer without a built-in emitter.

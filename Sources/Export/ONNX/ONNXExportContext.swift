@@ -16,6 +16,8 @@ public final class ONNXExportContext {
   private(set) var initializers: [ONNXTensor] = []
   private var names = Set<String>()
   private var shapes: [String: [Int]] = [:]
+  /// The graph inputs by name.
+  var graphInputs: [String: ONNXValueInfo] = [:]
   let exporter: ONNXExporter
 
   init(opset: Int, exporter: ONNXExporter) {
@@ -25,6 +27,10 @@ public final class ONNXExportContext {
 
   /// The name of the current path for messages (`(root)` at the top).
   public var layerName: String { path.isEmpty ? "(root)" : path }
+
+  /// The graph input called `name` (for models with several inputs, e.g. an attention mask
+  /// next to the token ids), or `nil`.
+  public func graphInput(_ name: String) -> String? { graphInputs[name] == nil ? nil : name }
 
   /// Records that the graph needs at least `version` of the default operator set.
   public func require(opset version: Int) { requiredOpset = Swift.max(requiredOpset, version) }

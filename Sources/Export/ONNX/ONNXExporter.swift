@@ -57,19 +57,39 @@ public struct ONNXExporter: Sendable {
       throw ExportError.unsupported(
         layer: "(input)", "the input shape must be [N, features...] with positive sizes after the batch, got \(inputShape)")
     }
+    let dims: [ONNXValueInfo.Dim] = [.param("N")] + inputShape.dropFirst().map { .value(Int64($0)) }
+    return try graph(
+      for: model, inputs: [ONNXValueInfo(name: inputName, elementType: .float, shape: dims)], outputName: outputName,
+      requireQuantizers: requireQuantizers)
+  }
+
+  /// The graph of `model` with several typed graph inputs (e.g. `input_ids` and
+  /// `attention_mask`, int64 `[N, T]`); the model's emitter receives the first and reaches the
+  /// others with ``ONNXExportContext/graphInput(_:)``. Symbolic dimensions (`dim_param`) are
+  /// dynamic.
+  ///
+  /// - Throws: as ``graph(for:inputShape:inputName:outputName:requireQuantizers:)``.
+  public func graph(
+    for model: Module, inputs: [ONNXValueInfo], outputName: String, requireQuantizers: Bool = true
+  ) throws -> ONNXModel {
+    guard let first = inputs.first, Set(inputs.map(\.name)).count == inputs.count, !inputs.contains(where: { $0.name == outputName }) else {
+      throw ExportError.unsupported(layer: "(input)", "the graph needs at least one input, with distinct names other than '\(outputName)'")
+    }
     if requireQuantizers, !model.namedQuantizers().contains(where: { $0.1.isEnabled }) {
       throw ExportError.noQuantizers("the model has no enabled quantizer, so its ONNX graph would hold no Q/DQ")
     }
     var opset = 13
     while true {
       let ctx = ONNXExportContext(opset: opset, exporter: self)
-      ctx.reserve(inputName)
       ctx.reserve(outputName)
-      let shape = [-1] + inputShape.dropFirst()
-      ctx.setShape(inputName, shape)
-      let out = try ctx.emit(model, name: "", input: inputName)
+      for i in inputs {
+        ctx.reserve(i.name)
+        ctx.setShape(i.name, i.shape.map { if case .value(let v) = $0 { Int(v) } else { -1 } })
+        ctx.graphInputs[i.name] = i
+      }
+      let out = try ctx.emit(model, name: "", input: first.name)
       guard ctx.requiredOpset > opset else {
-        if out == inputName || ctx.initializers.contains(where: { $0.name == out }) {
+        if inputs.contains(where: { $0.name == out }) || ctx.initializers.contains(where: { $0.name == out }) {
           ctx.identity(out, to: outputName)
         } else {
           ctx.renameOutput(out, to: outputName)
@@ -79,8 +99,7 @@ public struct ONNXExporter: Sendable {
           return s.enumerated().map { i, d in d < 0 ? .param(i == 0 ? "N" : "d\(i)") : .value(Int64(d)) }
         }
         let graph = ONNXGraph(
-          name: "qatkit", nodes: ctx.nodes, initializers: ctx.initializers,
-          inputs: [ONNXValueInfo(name: inputName, elementType: .float, shape: dims(shape))],
+          name: "qatkit", nodes: ctx.nodes, initializers: ctx.initializers, inputs: inputs,
           outputs: [ONNXValueInfo(name: outputName, elementType: .float, shape: dims(ctx.shape(of: outputName)))])
         let m = ONNXModel(
           irVersion: ONNXModel.irVersion(forOpset: opset), opsets: [ONNXOpset(version: Int64(opset))],
