@@ -32,10 +32,10 @@ enum ExitCode {
       if case .failure = e { return failure }
       return usage
     case let e as ExportError:
-      switch e {
-      case .cannotWrite, .verificationFailed: return failure
-      default: return usage
-      }
+      // A failed self-verification is a failure of the export; everything else is about the
+      // user's checkpoint, model or output path.
+      if case .verificationFailed = e { return failure }
+      return usage
     case is ConfigError, is DataError, is SafeTensorsError, is ModuleError, is TensorError,
       is QuantizerError, is KDError, is RegistryError:
       return usage
