@@ -162,6 +162,11 @@ import Testing
     tensors[i] = (name: "fc1.weight_scale", dtype: .f32, shape: [3], bytes: DType.f32.encode([1, 1, 1]))
     try SafeTensors.write(tensors, to: url)
     #expect { try UnifiedCheckpoint.read(dir) } throws: { e in "\(e)".contains("fc1.weight_scale") }
+    // A tensor the layer's algorithm does not define.
+    tensors[i] = try (name: "fc1.weight_scale", dtype: .f32, shape: f.info("fc1.weight_scale").shape, bytes: f.rawBytes("fc1.weight_scale"))
+    tensors.append((name: "fc1.weight_scale_2", dtype: .f32, shape: [], bytes: DType.f32.encode([1])))
+    try SafeTensors.write(tensors, to: url)
+    #expect { try UnifiedCheckpoint.read(dir) } throws: { e in "\(e)".contains("weight_scale_2, which W8A8_SQ_PER_CHANNEL does not use") }
     // Loading into another architecture names the mismatch and changes nothing.
     try UnifiedCheckpoint.write(m, to: dir, options: UnifiedExportOptions(overwrite: true))
     let other = MLP([16, 9, 4])

@@ -245,7 +245,7 @@ extension UnifiedCheckpoint {
     var shape: [Int]
     var values: [Float]
     var group: Int? = nil
-    var inputScale = try scalar("input_scale", required: false)
+    let inputScale = try scalar("input_scale", required: false)
     switch a {
     case .w8a16, .w8a8:
       try expect(w, .i8, nil)
@@ -280,7 +280,6 @@ extension UnifiedCheckpoint {
         guard let s2 = try scalar("weight_scale_2", required: true), s2 > 0 else { throw fail("weight_scale_2 must be positive") }
         values = values.map { QuantCodec.e4m3($0 / s2) * s2 }
       }
-      if a == .w4a16AWQ { inputScale = nil }
     case .fp8:
       try expect(w, .f8E4M3, nil)
       shape = w.shape
@@ -323,7 +322,6 @@ extension UnifiedCheckpoint {
         blockScale = e.map { Float(sign: .plus, exponent: Int($0) - 127, significand: 1) }
       }
       values = codes.enumerated().map { i, c in QuantCodec.e2m1Value(c) * blockScale[i / b] }
-      if a != .nvfp4 { inputScale = nil }
     }
     if let inputScale, !(inputScale > 0) { throw fail("input_scale must be positive, got \(inputScale)") }
     var pqs: [Float]? = nil
@@ -332,7 +330,13 @@ extension UnifiedCheckpoint {
       pqs = try floats(p)
       if pqs!.contains(where: { !($0 > 0) }) { throw fail("pre_quant_scale factors must be positive") }
     }
-    _ = try info("weight_scale_2", required: false)
+    // Tensors the algorithm does not define are errors, not silently dropped.
+    if a.inputFormat == nil, inputScale != nil {
+      throw fail("has input_scale, but \(a.rawValue) keeps activations in full precision")
+    }
+    if files[key("weight_scale_2")] != nil, !claimed.contains(key("weight_scale_2")) {
+      throw fail("has weight_scale_2, which \(a.rawValue) does not use")
+    }
     return UnifiedLayer(
       path: path, algorithm: a, groupSize: group, weight: try Tensor(values, shape: shape), inputScale: inputScale,
       preQuantScale: pqs)
