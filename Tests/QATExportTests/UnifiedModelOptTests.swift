@@ -80,7 +80,7 @@ import Testing
   @Test(arguments: ["fp8", "int8_sq", "int4_awq", "nvfp4", "mxfp4"])
   func exportMatchesModelOptLayout(kind: String) throws {
     let model = kind == "nvfp4" || kind == "mxfp4" ? Self.small() : Self.big()
-    for (path, m) in model.namedModules() where m is Linear {
+    for (_, m) in model.namedModules() where m is Linear {
       let inF = (m as! Linear).inFeatures
       switch kind {
       case "fp8": try quantize(m, weight: QuantizerAttributes(format: .e4m3), input: QuantizerAttributes(format: .e4m3))
@@ -90,7 +90,6 @@ import Testing
       case "nvfp4": try quantize(m, weight: QuantizerAttributes(format: .nvfp4), input: QuantizerAttributes(format: .nvfp4), inputAmax: 3)
       default: try quantize(m, weight: QuantizerAttributes(format: .mxfp4), input: QuantizerAttributes(format: .mxfp4))
       }
-      _ = path
     }
     let theirs = Self.dir.appendingPathComponent(kind)
     var config = try JSONValue(parsing: String(contentsOf: theirs.appendingPathComponent("config.json"), encoding: .utf8))
