@@ -61,6 +61,7 @@ let package = Package(
     .library(name: "QATKit", targets: ["QATKit"]),
     .library(name: "QATRegistry", targets: ["QATRegistry"]),
     .library(name: "QATPlugins", targets: ["QATPlugins"]),
+    .library(name: "QATExport", targets: ["QATExport"]),
     .library(name: "QATPluginLSQ", targets: ["QATPluginLSQ"]),
     .library(name: "QATPluginPACT", targets: ["QATPluginPACT"]),
     .library(name: "QATDistributed", targets: ["QATDistributed"]),
@@ -79,6 +80,8 @@ let package = Package(
       ]
     ),
     .target(name: "QATRegistry", dependencies: ["QATKit"], path: "Sources/Registry"),
+    // Deployment export: ModelOpt's unified checkpoint (both ways) and ONNX with Q/DQ.
+    .target(name: "QATExport", dependencies: ["QATKit"], path: "Sources/Export"),
 
     // MARK: Plugins (one target per folder under Sources/Plugins)
     .target(
@@ -95,7 +98,7 @@ let package = Package(
 
     // MARK: Tools
     .executableTarget(
-      name: "qatkit-run", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATDistributed"],
+      name: "qatkit-run", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATDistributed", "QATExport"],
       path: "Sources/qatkit-run",
       exclude: ["Resources/README.md"],
       resources: [.copy("Resources/mlp_digits_fp32.safetensors")]),
@@ -119,6 +122,10 @@ let package = Package(
       dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTestSupport"],
       path: "Tests/QATRegistryTests", resources: [.copy("Fixtures")]),
     .testTarget(name: "QATDistributedTests", dependencies: ["QATDistributed"], path: "Tests/QATDistributedTests"),
+    .testTarget(
+      name: "QATExportTests",
+      dependencies: ["QATKit", "QATRegistry", "QATExport", "QATTestSupport"],
+      path: "Tests/QATExportTests", resources: [.copy("Fixtures")]),
     .testTarget(
       name: "QATPluginTests",
       dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATTestSupport"],

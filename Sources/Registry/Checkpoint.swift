@@ -90,7 +90,7 @@ public func restore(_ model: Module, from url: URL, registry: Registry = .builti
     do {
       let values = try file.floats(info.name)
       let key = CheckpointHeader.migrateKey(info.name, from: header.formatVersion)
-      state[key] = try Tensor(values, shape: info.shape)
+      state[key] = try Tensor(values, shape: header.shapeMigrations[key] ?? info.shape)
     } catch {
       throw RegistryError.checkpoint("tensor '\(info.name)': \(error)")
     }

@@ -9,15 +9,17 @@ import QATKit
 /// | 0 | a plain safetensors state dict (e.g. written by PyTorch): weights only, no modes |
 /// | 1 | `mode_history` (array of `{name, config, metadata}`), quantizer ranges named `<slot>.amax`, attention probabilities quantizer `softmax_quantizer` |
 /// | 2 | `modes` (array of `{name, plugin, config, metadata}`), ranges `<slot>._amax` (ModelOpt naming), `p_bmm_quantizer` |
+/// | 3 | static per-block ranges of the built-in quantizer as `[blocks, 1]` (ModelOpt's layout) instead of `[rows, blocksPerRow]` |
 ///
-/// Older versions migrate on read; renamed tensor keys are mapped, not fatal.
+/// Older versions migrate on read; renamed tensor keys are mapped, not fatal, and reshaped
+/// ranges (same values, same order) are reshaped.
 public enum CheckpointFormat {
   /// The value of the `format` metadata key.
   public static let name = "qatkit.checkpoint"
   /// The version this build writes.
-  public static let currentVersion = 2
+  public static let currentVersion = 3
   /// The versions this build reads.
-  public static let supported = 0...2
+  public static let supported = 0...3
   /// Tensor-name renames between versions: `(since version, old fragment, new fragment)`.
   public static let keyRenames: [(version: Int, old: String, new: String)] = [
     (2, ".amax", "._amax"),
@@ -61,6 +63,9 @@ public struct CheckpointHeader: Sendable {
   public var requires: [PluginRequirement]
   /// Raw metadata.
   public var metadata: [String: String]
+  /// Tensors whose shape changed since the file's version (key after renames → current
+  /// shape, same values in the same order): block ranges before version 3.
+  public var shapeMigrations: [String: [Int]] = [:]
 
   /// Reads and migrates the metadata of a safetensors file.
   ///
@@ -93,6 +98,34 @@ public struct CheckpointHeader: Sendable {
       modes = list.map { SavedMode(name: $0.name, plugin: "QATKit", config: $0.config, metadata: Self.migrateV1($0.metadata)) }
     default:
       modes = try Self.decode(metadata["modes"], key: "modes")
+    }
+    if v < 3 { migrateBlockRanges() }
+  }
+
+  /// Before version 3 the built-in quantizer stored static block ranges as
+  /// `[rows, blocksPerRow]`; now `[blocks, 1]` (ModelOpt). Rewrites the recorded state shapes
+  /// of `quantize` modes and notes the tensors to reshape.
+  private mutating func migrateBlockRanges() {
+    for i in modes.indices where modes[i].name == "quantize" {
+      guard case .object(var meta) = modes[i].metadata, case .object(var quantizers)? = meta["quantizers"] else { continue }
+      for (path, record) in quantizers {
+        guard case .object(var r) = record, case .object(let attributes)? = r["attributes"],
+          case .object(var state)? = r["state"], case .array(let dims)? = state["_amax"],
+          attributes["algorithm"] == nil || attributes["algorithm"] == .string("static"),
+          case .number? = attributes["blockSize"],
+          case .string(let format)? = attributes["format"], !["nvfp4", "mxfp4", "mxfp8"].contains(format)
+        else { continue }
+        let shape = dims.compactMap { d -> Int? in if case .number(let n) = d { Int(n) } else { nil } }
+        guard shape.count == dims.count, shape.count >= 1 else { continue }
+        let migrated = [shape.reduce(1, *), 1]
+        guard migrated != shape else { continue }
+        state["_amax"] = .array(migrated.map { .number(Double($0)) })
+        r["state"] = .object(state)
+        quantizers[path] = .object(r)
+        shapeMigrations[path + "._amax"] = migrated
+      }
+      meta["quantizers"] = .object(quantizers)
+      modes[i].metadata = .object(meta)
     }
   }
 

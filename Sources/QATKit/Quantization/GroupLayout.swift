@@ -53,7 +53,8 @@ public struct GroupLayout: Equatable, Sendable {
   }
 
   /// The shape of the range tensor: `[]` per tensor; the input rank with 1s except the axis
-  /// per channel (ModelOpt's `[C, 1]` for axis 0); `[..., lastDim / block]` per block.
+  /// per channel (ModelOpt's `[C, 1]` for axis 0); `[blocks, 1]` per block (ModelOpt's static
+  /// block layout: the tensor viewed as `[-1, block]`, one range per row, in flat order).
   public var amaxShape: [Int] {
     switch kind {
     case .tensor: return []
@@ -61,11 +62,8 @@ public struct GroupLayout: Equatable, Sendable {
       var s = [Int](repeating: 1, count: shape.count)
       s[axis] = c
       return s
-    case .block(let b):
-      var s = shape
-      if s.isEmpty { return [1] }
-      s[s.count - 1] /= b
-      return s
+    case .block:
+      return [groupCount, 1]
     }
   }
 

@@ -1,3 +1,4 @@
+import QATExport
 import QATKit
 import QATRegistry
 
@@ -29,6 +30,11 @@ enum ExitCode {
     switch error {
     case let e as CLIError:
       if case .failure = e { return failure }
+      return usage
+    case let e as ExportError:
+      // A failed self-verification is a failure of the export; everything else is about the
+      // user's checkpoint, model or output path.
+      if case .verificationFailed = e { return failure }
       return usage
     case is ConfigError, is DataError, is SafeTensorsError, is ModuleError, is TensorError,
       is QuantizerError, is KDError, is RegistryError:

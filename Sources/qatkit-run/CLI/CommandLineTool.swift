@@ -12,6 +12,7 @@ enum CommandLineTool {
       RunCommand.self,
       PTQCommand.self,
       InspectCommand.self,
+      ExportCommand.self,
       ListCommand.self,
     ]
   }
