@@ -6,7 +6,7 @@ import QATKit
 ///
 /// | version | layout |
 /// |---|---|
-/// | 0 | a plain safetensors state dict (e.g. written by PyTorch): weights only, no modes |
+/// | 0 | a plain safetensors state dict (e.g. written by PyTorch, `{"format": "pt"}` or no metadata): weights only, no modes |
 /// | 1 | `mode_history` (array of `{name, config, metadata}`), quantizer ranges named `<slot>.amax`, attention probabilities quantizer `softmax_quantizer` |
 /// | 2 | `modes` (array of `{name, plugin, config, metadata}`), ranges `<slot>._amax` (ModelOpt naming), `p_bmm_quantizer` |
 /// | 3 | static per-block ranges of the built-in quantizer as `[blocks, 1]` (ModelOpt's layout) instead of `[rows, blocksPerRow]` |
@@ -82,7 +82,19 @@ public struct CheckpointHeader: Sendable {
       return
     }
     guard format == CheckpointFormat.name else {
-      throw RegistryError.checkpoint("metadata format is '\(format)', not '\(CheckpointFormat.name)'")
+      // PyTorch's `safetensors.torch.save_file` writes `{"format": "pt"}` (other frameworks
+      // "np", "tf", "flax", "mlx"): a plain state dict, format 0. Metadata that carries this
+      // format's own keys under another format name is a damaged or foreign checkpoint.
+      let ownKeys = ["format_version", "modes", "mode_history", "requires"].filter { metadata[$0] != nil }
+      guard ownKeys.isEmpty else {
+        throw RegistryError.checkpoint(
+          "metadata format is '\(format)', not '\(CheckpointFormat.name)', but it has checkpoint keys \(ownKeys); "
+            + "the file is damaged or was written by another tool")
+      }
+      formatVersion = 0
+      modes = []
+      if metadata["producer"] == nil { producer = "plain state dict (format '\(format)')" }
+      return
     }
     guard let vs = metadata["format_version"], let v = Int(vs) else {
       throw RegistryError.checkpoint("missing or non-integer format_version")

@@ -29,6 +29,24 @@ import Testing
     #expect(try inspectCheckpoint(at: fixtures().appendingPathComponent("mlp_digits_fp32.safetensors")).formatVersion == 0)
   }
 
+  /// PyTorch's `safetensors.torch.save_file` writes `{"format": "pt"}`: a plain state dict.
+  @Test func stateDictWithPyTorchFormatMetadataReadsAsVersion0() throws {
+    let source = MLP([4, 6, 3], seed: 11)
+    let url = tempURL("pt.safetensors")
+    try source.saveSafeTensors(to: url, metadata: ["format": "pt"])
+    let fresh = MLP([4, 6, 3], seed: 12)
+    try restore(fresh, from: url)
+    #expect(outputs(fresh) == outputs(source))
+    let summary = try inspectCheckpoint(at: url)
+    #expect(summary.formatVersion == 0)
+    #expect(summary.modes.isEmpty)
+    #expect(summary.producer.contains("'pt'"))
+    // Another format name that carries this format's keys is damaged, not plain.
+    let odd = tempURL("odd.safetensors")
+    try source.saveSafeTensors(to: odd, metadata: ["format": "pt", "format_version": "2"])
+    #expect { try inspectCheckpoint(at: odd) } throws: { "\($0)".contains("format_version") }
+  }
+
   @Test func missingPluginIsNamed() throws {
     let r = try testRegistry()
     let m = MLP([4, 6, 3])
