@@ -428,7 +428,7 @@ struct DistillationModelTests {
     #expect(rebuilt.json == json)
     // Unknown keys name their full key path.
     let typo = try JSONValue(parsing: #"{"criteria": [{"criterion": {"kind": "logits_kl", "temprature": 2}}]}"#)
-    #expect(throws: ConfigError.unknownKey("kd_loss config", path: "criteria[0].criterion.temprature", known: ["kind", "temperature"])) {
+    #expect(throws: ConfigError.unknownKey("kd_loss config", path: "criteria[0].criterion.temprature", known: ["kind", "reduction", "temperature"])) {
       try KDConfig(json: typo, teacher: teacher)
     }
     #expect(throws: ConfigError.self) {
