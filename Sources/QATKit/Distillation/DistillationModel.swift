@@ -68,6 +68,12 @@ public final class DistillationModel: Module {
     if !student.training { train(false) }
   }
 
+  /// Not copyable: the wrapper holds a live teacher and hooks. Copy the student instead
+  /// (`try dm.student.copy()`).
+  public override func emptyCopy() throws -> Module {
+    throw ModuleError.notCopyable("a DistillationModel holds a live teacher; copy its student (dm.student.copy()) instead")
+  }
+
   // MARK: Module structure
 
   /// The student's parameters of its root.
