@@ -47,6 +47,15 @@ import Testing
     #expect { try inspectCheckpoint(at: odd) } throws: { "\($0)".contains("format_version") }
   }
 
+  @Test func extraMetadataIsStoredAndReservedKeysAreRefused() throws {
+    let m = MLP([4, 6, 3], seed: 2)
+    let url = tempURL("extra.safetensors")
+    try save(m, to: url, metadata: ["tool.architecture": "{}"])
+    #expect(try SafeTensorsFile(contentsOf: url).metadata["tool.architecture"] == "{}")
+    try restore(MLP([4, 6, 3]), from: url)
+    #expect { try save(m, to: tempURL("bad.safetensors"), metadata: ["modes": "[]"]) } throws: { "\($0)".contains("reserved") }
+  }
+
   @Test func missingPluginIsNamed() throws {
     let r = try testRegistry()
     let m = MLP([4, 6, 3])
