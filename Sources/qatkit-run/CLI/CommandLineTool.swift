@@ -10,11 +10,27 @@ enum CommandLineTool {
   static var commands: [any Command.Type] {
     [
       RunCommand.self,
+      TrainCommand.self,
+      QuantizeCommand.self,
+      QATCommand.self,
+      DistillCommand.self,
+      EvalCommand.self,
+      ExportCommand.self,
+      RecipeCommand.self,
       PTQCommand.self,
       InspectCommand.self,
-      ExportCommand.self,
       ListCommand.self,
     ]
+  }
+
+  /// Options every command accepts (before or after the command name).
+  static let globalOptions: [OptionSpec] = [
+    .flag("--quiet", "no progress or notes on stderr (results and errors still print)")
+  ]
+
+  /// Applies the global options found in `parsed`.
+  static func applyGlobalOptions(_ parsed: ParsedArguments) {
+    Console.quiet = parsed.flag("--quiet")
   }
 
   /// Runs the tool on `arguments` (without the program name) and returns the exit code; under
@@ -40,6 +56,11 @@ enum CommandLineTool {
       }
       return ExitCode.success
     }
+    // Global flags may come before the command name.
+    var leading: [String] = []
+    while let first = args.first, globalOptions.contains(where: { $0.name == first && $0.value == nil }) {
+      leading.append(args.removeFirst())
+    }
     var command: any Command.Type = commands[0]
     if let first = args.first, !first.hasPrefix("-") {
       guard let c = commands.first(where: { $0.name == first }) else {
@@ -53,8 +74,10 @@ enum CommandLineTool {
       print(help(for: command))
       return ExitCode.success
     }
+    Interrupt.install()
     do {
-      let parsed = try ParsedArguments(args, specs: command.options, command: command.name)
+      let parsed = try ParsedArguments(leading + args, specs: command.options + globalOptions, command: command.name)
+      applyGlobalOptions(parsed)
       let n = parsed.positionals.count
       guard command.positionals.contains(n) else {
         let p = command.positionals
@@ -94,13 +117,16 @@ enum CommandLineTool {
     for c in commands {
       lines.append("  \(c.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(c.abstract)")
     }
+    let global = globalOptions.map { "  \($0.name.padding(toLength: 13, withPad: " ", startingAt: 0))  \($0.help)" }
     lines += [
       "",
       "OPTIONS:",
       "  --version      print the version",
       "  --distributed  run as one rank of an MPI job (automatic under mpirun / srun / mpiexec)",
       "  -h, --help     show help (after a command: that command's help)",
+    ] + global + [
       "",
+      "EXIT CODES: 0 ok, 1 failure while running, 2 usage or input error, 130 interrupted (Ctrl-C).",
       "See 'qatkit-run COMMAND --help' for a command's options.",
     ]
     return lines.joined(separator: "\n")
@@ -113,7 +139,7 @@ enum CommandLineTool {
       lines.append((i == 0 ? "USAGE: " : "       ") + "qatkit-run \(u)")
     }
     if !command.discussion.isEmpty { lines += ["", command.discussion] }
-    let options = command.options + [.flag("-h, --help", "show this help")]
+    let options = command.options + globalOptions + [.flag("-h, --help", "show this help")]
     let labels = options.map { o in o.value.map { "\(o.name) \($0)" } ?? o.name }
     let width = labels.map(\.count).max() ?? 0
     lines += ["", "OPTIONS:"]

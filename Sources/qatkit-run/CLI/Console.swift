@@ -1,0 +1,26 @@
+import Foundation
+
+/// Where the tool's text goes: results on stdout, progress and notes on stderr; `--quiet`
+/// silences progress and notes (results and errors still print).
+enum Console {
+  /// Set by the global `--quiet` flag.
+  nonisolated(unsafe) static var quiet = false
+
+  /// Whether stderr is a terminal (progress redraws one line there).
+  static let stderrIsTerminal: Bool = isatty(STDERR_FILENO) != 0
+
+  /// A result line on stdout.
+  static func result(_ line: String = "") { print(line) }
+
+  /// A note on stderr, unless quiet.
+  static func note(_ line: String) {
+    guard !quiet else { return }
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+  }
+
+  /// Raw text on stderr (progress), unless quiet.
+  static func progress(_ text: String) {
+    guard !quiet else { return }
+    FileHandle.standardError.write(Data(text.utf8))
+  }
+}
