@@ -79,6 +79,7 @@ public struct CheckpointHeader: Sendable {
     guard let format = metadata["format"] else {
       formatVersion = 0
       modes = []
+      if metadata["producer"] == nil { producer = "plain state dict (no metadata)" }
       return
     }
     guard format == CheckpointFormat.name else {

@@ -21,7 +21,7 @@ struct DistillCommand: Command {
     .option("--batch-size", "N", "mini-batch size (default: as for train)"),
     .option("--lr", "X", "learning rate of the weights (default: 1e-4)"),
     .option("--range-lr", "X", "learning rate of learned ranges (default: 1e-2)"),
-  ] + TrainOptions.kdSpecs + DataOptions.specs + [ModelOptions.specs[0]]
+  ] + TrainOptions.kdSpecs + DataOptions.specs + [ModelOptions.checkpointModelSpec]
     + OutputOptions.specs(defaultFile: "qat-kd.safetensors", report: false)
 
   let checkpoint: URL

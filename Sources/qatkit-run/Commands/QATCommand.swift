@@ -20,7 +20,7 @@ struct QATCommand: Command {
     .option("--batch-size", "N", "mini-batch size (default: as for train)"),
     .option("--lr", "X", "learning rate of the weights (default: 1e-4)"),
     .option("--range-lr", "X", "learning rate of learned ranges (default: 1e-2)"),
-  ] + DataOptions.specs + [ModelOptions.specs[0]] + OutputOptions.specs(defaultFile: "qat.safetensors", report: false)
+  ] + DataOptions.specs + [ModelOptions.checkpointModelSpec] + OutputOptions.specs(defaultFile: "qat.safetensors", report: false)
 
   let checkpoint: URL
   let settings: (epochs: Int, batch: Int?, lr: Float, rangeLR: Float)

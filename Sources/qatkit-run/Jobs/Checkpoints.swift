@@ -11,13 +11,15 @@ enum Checkpoints {
   static let registry = InTreePlugins.registry
 
   /// Saves `model` atomically with the architecture and data record.
+  /// A failed write is a failure while running (exit 1), not an input error.
   static func save(_ model: Module, to url: URL, architecture: Architecture, data: DataRecord) throws {
-    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
     let enc = JSONEncoder()
     enc.outputFormatting = [.sortedKeys]
     let dataText = String(decoding: try enc.encode(data), as: UTF8.self)
-    try QATRegistry.save(
-      model, to: url, registry: registry, metadata: [architectureKey: architecture.json.text, dataKey: dataText])
+    try OutputFiles.writing(url) {
+      try QATRegistry.save(
+        model, to: url, registry: registry, metadata: [architectureKey: architecture.json.text, dataKey: dataText])
+    }
   }
 
   /// What a checkpoint recorded (either may be absent, e.g. in a PyTorch state dict).

@@ -102,10 +102,20 @@ extension RunResults {
   }
 }
 
-/// Atomic writes of result files (JSON, HTML, CSV), creating the directory.
+/// Atomic writes of result files (JSON, HTML, CSV, checkpoints), creating the directory. A
+/// write that fails is a failure while running (exit 1).
 enum OutputFiles {
   static func write(_ data: Data, to url: URL) throws {
-    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-    try AtomicFile.write(to: url) { try $0.write(contentsOf: data) }
+    try writing(url) { try AtomicFile.write(to: url) { try $0.write(contentsOf: data) } }
+  }
+
+  /// Creates `url`'s directory and runs `body`, turning its errors into failures.
+  static func writing(_ url: URL, _ body: () throws -> Void) throws {
+    do {
+      try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+      try body()
+    } catch {
+      throw CLIError.failure("cannot write \(url.path): \(error)")
+    }
   }
 }

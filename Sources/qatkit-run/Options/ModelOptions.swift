@@ -11,6 +11,10 @@ struct ModelOptions {
     .option("--hidden", "N,N", "hidden layer sizes of the default MLP (default: sized to the data)"),
   ]
 
+  /// `--model` for commands that read a checkpoint.
+  static let checkpointModelSpec = OptionSpec.option(
+    "--model", "ARCH.json", "the architecture, when the checkpoint does not record it (e.g. a PyTorch state dict)")
+
   /// The architecture file, if one was given (for descriptions).
   var architectureFile: URL?
   /// The architecture given (read from the file, or inline in a recipe).
@@ -90,7 +94,13 @@ struct ModelOptions {
     let arch = try architecture(for: data)
     try Self.check(arch, against: data)
     let model = try arch.build(seed: seed)
-    if let weights { try model.loadSafeTensors(from: weights, strict: true, renaming: renaming) }
+    if let weights {
+      do { try model.loadSafeTensors(from: weights, strict: true, renaming: renaming) } catch let e as ModuleError {
+        throw CLIError.input(
+          "--weights \(weights.lastPathComponent) does not fit the architecture: \(e); the architecture's names must be the "
+            + "PyTorch model's state_dict() names (map prefixes with --rename FROM=TO)")
+      }
+    }
     return (model, arch)
   }
 
