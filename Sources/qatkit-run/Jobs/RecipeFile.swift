@@ -169,7 +169,7 @@ struct RecipeFile {
       let (config, title): (ModelOptConfig, String)
       do {
         if case .string(let preset) = c { (config, title) = (try ModelOptConfig(preset: preset), preset) }
-        else { (config, title) = (try ModelOptConfig(json: c), "recipe config") }
+        else { (config, title) = (try ModelOptConfig(json: c), name) }
       } catch let e as ConfigError {
         throw e.underPath("stages.quantize.config")
       }
@@ -177,7 +177,7 @@ struct RecipeFile {
       let calibrator = try o.string("calibrator")
       quantize = QuantRecipe(
         tag: QuantOptions.slug(title), title: title,
-        ranges: learned ? "mse → LSQ learned" : "\(calibrator ?? "as configured"), frozen", config: config, calibrator: calibrator,
+        ranges: learned ? "mse → LSQ learned" : Self.rangesLabel(config, calibrator: calibrator), config: config, calibrator: calibrator,
         learned: learned)
     }
     qat = try stages.value("qat").map { try Self.training($0, path: "stages.qat", defaultLR: 1e-4, extra: []).settings }
@@ -200,6 +200,15 @@ struct RecipeFile {
       outputDir = try o.string("dir").map { URL(fileURLWithPath: $0) }
       jsonFile = try o.string("json").map { URL(fileURLWithPath: $0, relativeTo: outputDir ?? URL(fileURLWithPath: "runs/\(name)")) }
       reportFile = try o.string("report").map { URL(fileURLWithPath: $0, relativeTo: outputDir ?? URL(fileURLWithPath: "runs/\(name)")) }
+    }
+  }
+
+  /// `max, frozen`, `mse, frozen` or `dynamic` for a config and an optional calibrator.
+  static func rangesLabel(_ config: ModelOptConfig, calibrator: String?) -> String {
+    switch config.algorithm {
+    case .none: return "dynamic"
+    case .mse: return "mse, frozen"
+    case .max: return "\(calibrator ?? "max"), frozen"
     }
   }
 

@@ -18,7 +18,7 @@ struct TrainingSettings: Equatable {
   /// `100 epochs, batch 12, Adam 1e-3`.
   var summary: String {
     let name = ["adam": "Adam", "adamw": "AdamW", "sgd": "SGD"][optimizer] ?? optimizer
-    var s = "\(epochs) epochs, batch \(batchSize), \(name) \(shortNumber(learningRate))"
+    var s = "\(epochs) epoch\(epochs == 1 ? "" : "s"), batch \(batchSize), \(name) \(shortNumber(learningRate))"
     if weightDecay > 0 { s += ", weight decay \(shortNumber(weightDecay))" }
     switch schedule {
     case .constant: break
