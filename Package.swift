@@ -127,6 +127,9 @@ let package = Package(
       dependencies: ["QATKit", "QATRegistry", "QATExport", "QATTestSupport"],
       path: "Tests/QATExportTests", resources: [.copy("Fixtures")]),
     .testTarget(
+      name: "QATKitRunTests", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTestSupport"],
+      path: "Tests/QATKitRunTests"),
+    .testTarget(
       name: "QATPluginTests",
       dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATTestSupport"],
       path: "Tests/QATPluginTests", resources: [.copy("Fixtures")]),

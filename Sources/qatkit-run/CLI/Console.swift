@@ -15,12 +15,14 @@ enum Console {
   /// A note on stderr, unless quiet.
   static func note(_ line: String) {
     guard !quiet else { return }
+    fflush(nil)  // results on stdout first
     FileHandle.standardError.write(Data((line + "\n").utf8))
   }
 
   /// Raw text on stderr (progress), unless quiet.
   static func progress(_ text: String) {
     guard !quiet else { return }
+    fflush(nil)  // results on stdout first
     FileHandle.standardError.write(Data(text.utf8))
   }
 }

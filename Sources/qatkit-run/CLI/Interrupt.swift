@@ -8,6 +8,11 @@ enum Interrupt {
   /// Installs the handler (once, at start-up).
   static func install() {
     _ = interruptMessage.count  // initialize before any signal can arrive
+    // A parent may have started us with SIGINT blocked (the mask is inherited); unblock it.
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigprocmask(SIG_UNBLOCK, &set, nil)
     signal(SIGINT) { _ in
       if interruptRequested != 0 { _exit(130) }
       interruptRequested = 1

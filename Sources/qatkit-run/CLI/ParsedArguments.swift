@@ -50,7 +50,9 @@ struct ParsedArguments {
       if let inline {
         value = inline
       } else {
-        guard i < arguments.count else { throw CLIError.usage("'\(name)' needs a value (\(spec.value!))") }
+        guard i < arguments.count, !arguments[i].hasPrefix("--") else {
+          throw CLIError.usage("'\(name)' needs a value (\(spec.value!))")
+        }
         value = arguments[i]
         i += 1
       }

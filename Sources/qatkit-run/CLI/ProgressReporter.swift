@@ -40,7 +40,7 @@ final class ProgressReporter {
   /// After each epoch, with its mean loss and test accuracy.
   func epochEnd(epoch: Int, loss: Float, accuracy: Float) {
     let every = Swift.max(1, (epochs + 4) / 5)
-    guard !terminal, (epoch + 1) % every == 0 || epoch + 1 == epochs else { return }
+    guard !terminal, epoch == 0 || (epoch + 1) % every == 0 || epoch + 1 == epochs else { return }
     Console.progress(String(format: "%@  epoch %d/%d  loss %.4f  test acc %.2f%%\n", stage, epoch + 1, epochs, loss, 100 * accuracy))
   }
 

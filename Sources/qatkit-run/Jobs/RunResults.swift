@@ -114,8 +114,12 @@ enum OutputFiles {
     do {
       try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
       try body()
+    } catch let e as CLIError {
+      throw e
+    } catch let e as any CustomStringConvertible where !(e is NSError) {
+      throw CLIError.failure("cannot write \(url.path): \(e)")
     } catch {
-      throw CLIError.failure("cannot write \(url.path): \(error)")
+      throw CLIError.failure("cannot write \(url.path): \(error.localizedDescription)")
     }
   }
 }
