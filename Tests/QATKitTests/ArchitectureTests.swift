@@ -34,8 +34,10 @@ struct ArchitectureTests {
     model.eval()
     let logits = Tensor.withoutGrad { model(images.all.inputs) }
     #expect(logits.argmax(axis: -1) == e.test_predictions)
-    #expect(maxAbsDifference(Array(logits.scalars[0..<160]), e.first16_test_logits.flatMap { $0 }) < 1e-4)
-    #expect(Double(Training.accuracy(model, on: images)) == e.test_accuracy.rounded(toPlaces: 6) || abs(Double(Training.accuracy(model, on: images)) - e.test_accuracy) < 1e-6)
+    let difference = maxAbsDifference(Array(logits.scalars[0..<160]), e.first16_test_logits.flatMap { $0 })
+    print("CNN: max |logit - PyTorch's| over 16 test rows:", difference)
+    #expect(difference < 1e-4)
+    #expect(abs(Double(Training.accuracy(model, on: images)) - e.test_accuracy) < 1e-6)
   }
 
   /// The GELU MLP with named children (`backbone.0`, `classifier`).
@@ -47,13 +49,11 @@ struct ArchitectureTests {
     model.eval()
     let logits = Tensor.withoutGrad { model(test.all.inputs) }
     #expect(logits.argmax(axis: -1) == e.test_predictions)
-    #expect(maxAbsDifference(Array(logits.scalars[0..<160]), e.first16_test_logits.flatMap { $0 }) < 1e-4)
+    let difference = maxAbsDifference(Array(logits.scalars[0..<160]), e.first16_test_logits.flatMap { $0 })
+    print("GELU MLP: max |logit - PyTorch's| over 16 test rows:", difference)
+    #expect(difference < 1e-4)
     #expect(abs(Double(Training.accuracy(model, on: test)) - e.test_accuracy) < 1e-6)
   }
-}
-
-extension Double {
-  fileprivate func rounded(toPlaces p: Int) -> Double { (self * pow(10, Double(p))).rounded() / pow(10, Double(p)) }
 }
 
 private struct Zoo: Decodable {

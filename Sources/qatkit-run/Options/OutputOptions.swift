@@ -3,7 +3,7 @@ import Foundation
 /// `--out DIR`, `--output FILE`, `--json FILE`, `--report FILE`.
 struct OutputOptions {
   static func specs(defaultFile: String?, report: Bool) -> [OptionSpec] {
-    var s: [OptionSpec] = [.option("--out", "DIR", "where checkpoints go (default: runs/<data name>)")]
+    var s: [OptionSpec] = [.option("--out", "DIR", "where checkpoints go (default: runs/<data name>; the digits reference job: runs)")]
     if let defaultFile { s.append(.option("--output", "FILE", "the checkpoint to write (default: DIR/\(defaultFile))")) }
     s.append(.option("--json", "FILE", "write the results as JSON"))
     if report { s.append(.option("--report", "FILE", "the HTML report (default: DIR/report.html)")) }

@@ -66,10 +66,10 @@ struct HTMLReport {
       let color = Self.colors[s.stage] ?? "#334155"
       let width = max(0, min(100, Double(s.accuracy) * 100))
       h += "<tr><td><span class=\"badge\" style=\"background:\(color)\">\(e(s.stage))</span></td>"
-      h += "<td>\(e(s.recipe))</td><td class=\"muted\">\(e(s.ranges))</td>"
+      h += "<td>\(e(s.recipe))</td><td class=\"muted nw\">\(e(s.ranges))</td>"
       h += #"<td class="acc"><div class="bar"><div style="width:\#(String(format: "%.1f", width))%;background:\#(color)"></div></div><span>\#(pct(s.accuracy))</span></td>"#
       if results.hasReference { h += "<td class=\"num\">\(s.reference.map(pct) ?? "–")</td>" }
-      h += "<td class=\"num\">\(secs(s.seconds))</td><td class=\"file\">\(e(s.checkpoint ?? ""))</td></tr>"
+      h += "<td class=\"num\">\(secs(s.seconds))</td><td class=\"file nw\">\(e(s.checkpoint ?? ""))</td></tr>"
     }
     return h + "</tbody></table></section>"
   }
@@ -167,7 +167,7 @@ struct HTMLReport {
     .tl{font-size:12px;font-weight:600;color:var(--muted);letter-spacing:.04em}.tv{font-size:28px;font-weight:700;margin:2px 0}.ts{font-size:12px;color:var(--muted)}
     table{border-collapse:collapse;width:100%}th,td{padding:6px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:middle}
     th{font-size:12px;color:var(--muted);font-weight:600}.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-    .muted{color:var(--muted)}.file{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
+    .muted{color:var(--muted)}.nw{white-space:nowrap}.file{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
     .badge{color:#fff;border-radius:4px;padding:1px 7px;font-size:12px;font-weight:600;white-space:nowrap}
     td.acc{min-width:190px;white-space:nowrap}td.acc span{font-variant-numeric:tabular-nums;margin-left:8px}
     .bar{display:inline-block;width:110px;height:8px;background:#f1f5f9;border-radius:4px;overflow:hidden;vertical-align:middle}.bar div{height:100%}
