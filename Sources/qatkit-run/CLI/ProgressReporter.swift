@@ -34,7 +34,8 @@ final class ProgressReporter {
     lastDraw = Date()
     drewLine = true
     Console.progress(String(
-      format: "\r\u{1B}[K%@  epoch %d/%d  step %d/%d  loss %.4f  %@", stage, epoch + 1, epochs, step + 1, stepsPerEpoch, loss, eta))
+      format: "\r\u{1B}[K%@  epoch %d/%d  step %d/%d  loss %.4f  %@", stage, epoch + 1, epochs, step + 1, stepsPerEpoch,
+      abs(loss) < 5e-5 ? 0 : loss, eta))
   }
 
   /// After each epoch, with its mean loss and test accuracy.

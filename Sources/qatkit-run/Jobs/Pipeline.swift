@@ -91,7 +91,7 @@ struct Pipeline {
         Console.note("QAT+KD \(recipe.title), \(recipe.ranges): \(pct(results.stages.last!.accuracy))")
         // The saved student restores onto a fresh model, bit for bit.
         let check = try restore(arch.build(seed: seed &+ 1), from: out.appendingPathComponent(kdFile), registry: Checkpoints.registry)
-        let x = data.test.all.inputs
+        let x = data.test.prefix(1024).all.inputs
         let same = Tensor.withoutGrad { check.eval(); dm.student.eval(); return check(x).scalars == dm.student(x).scalars }
         guard same else { throw CLIError.failure("restoring \(kdFile) did not reproduce the trained model") }
         verified += 1
@@ -99,7 +99,7 @@ struct Pipeline {
       }
       if let last {
         results.layers += LayerStats.compare(
-          before: ptq, after: last.model, inputs: data.test.all.inputs, recipe: recipe.title, ranges: recipe.ranges,
+          before: ptq, after: last.model, inputs: data.test.prefix(1024).all.inputs, recipe: recipe.title, ranges: recipe.ranges,
           afterStage: last.stage)
       }
     }

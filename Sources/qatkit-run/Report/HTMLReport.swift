@@ -121,7 +121,7 @@ struct HTMLReport {
 
   private func layers() -> String {
     guard !results.layers.isEmpty else { return "" }
-    var h = #"<section class="card"><h2>Per-layer ranges and quantization error</h2><p class="note">For every enabled quantizer: its range (<code>amax</code>, smallest and largest over channels) and the signal-to-quantization-noise ratio SQNR = 10·log10(Σx² / Σ(x − q(x))²) of what it quantizes on the test rows (a weight quantizer: its weight), after PTQ and after QAT + KD. Higher SQNR is less quantization error; learned ranges move, frozen ranges stay and the weights adapt.</p>"#
+    var h = #"<section class="card"><h2>Per-layer ranges and quantization error</h2><p class="note">For every enabled quantizer: its range (<code>amax</code>, smallest and largest over channels) and the signal-to-quantization-noise ratio SQNR = 10·log10(Σx² / Σ(x − q(x))²) of what it quantizes on the test rows (at most 1024; a weight quantizer: its weight), after PTQ and after fine-tuning (QAT + KD, or QAT when there is no KD stage). Higher SQNR is less quantization error; learned ranges move, frozen ranges stay and the weights adapt.</p>"#
     for g in groups {
       let rows = results.layers.filter { $0.recipe == g.recipe && $0.ranges == g.ranges }
       guard !rows.isEmpty else { continue }
