@@ -145,6 +145,9 @@ struct CommandLineBYOTests {
     #expect(without.status == 2 && without.stderr.contains("unexpected keys: module.backbone.0.bias") && without.stderr.contains("--rename"))
     let renamed = try ToolProcess.run(args + ["--rename", "module.="], in: dir)
     #expect(renamed.status == 0 && renamed.stdout.contains("96.94%"), "\(renamed.stderr)")
+    // PyTorch's {"format": "pt"} metadata reads as a plain state dict (format 0).
+    let inspected = try ToolProcess.run(["inspect", "dp.safetensors"], in: dir)
+    #expect(inspected.status == 0 && inspected.stdout.hasPrefix("format v0 · plain state dict (format 'pt')"), "\(inspected.stdout) \(inspected.stderr)")
   }
 
   /// Every example recipe runs (with fewer epochs), `--set` overrides reach any key, and a

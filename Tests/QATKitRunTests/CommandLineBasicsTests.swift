@@ -32,6 +32,8 @@ struct CommandLineBasicsTests {
     try "a,b,label\n1,zz,x\n".write(to: dir.appendingPathComponent("nan.csv"), atomically: true, encoding: .utf8)
     try "".write(to: dir.appendingPathComponent("empty.csv"), atomically: true, encoding: .utf8)
     try #"{"stages": {"train": {"epoch": 3}}}"#.write(to: dir.appendingPathComponent("typo.json"), atomically: true, encoding: .utf8)
+    try #"{"quant_cfg": [{"quantizer_name": "*weight_quantizer", "cfg": {"num_bit": 4}}]}"#
+      .write(to: dir.appendingPathComponent("cfg.json"), atomically: true, encoding: .utf8)
     try "not a directory".write(to: dir.appendingPathComponent("blocker"), atomically: true, encoding: .utf8)
     let cases: [(args: [String], status: Int32, message: String)] = [
       (["frobnicate"], 2, "unknown command 'frobnicate'"),
@@ -46,6 +48,7 @@ struct CommandLineBasicsTests {
       (["--data", iris, "--label-column", "species", "--quant-cfg", "INT8_DEFALT_CFG"], 2, "did you mean 'INT8_DEFAULT_CFG'?"),
       (["--data", iris, "--label-column", "species", "--quant-cfg", "W4A8_AWQ_BETA_CFG"], 2, "awq_lite"),
       (["--data", iris, "--label-column", "species", "--act-bits", "1"], 2, "expects 0 (none) or 2...8"),
+      (["--data", iris, "--label-column", "species", "--quant-cfg", "cfg.json"], 2, "unknown key 'quant_cfg[0].cfg.num_bit' (did you mean 'num_bits'?)"),
       (["eval", "--model", gelu, "--weights", cnn], 2, "missing keys: backbone.0.weight"),
       (["eval", "--model", try ExampleFiles.path("byo/cnn_seq_digits.json"), "--weights", cnn, "--input-shape", "1,4,4"], 2, "holds 16 values but each row has 64 features"),
       (["recipe", "typo.json"], 2, "unknown key 'stages.train.epoch' (did you mean 'epochs'?)"),
