@@ -134,6 +134,16 @@ struct CommandLineBYOTests {
       let rows = try String(contentsOf: dir.appendingPathComponent("\(name).csv"), encoding: .utf8).split(separator: "\n").dropFirst()
       #expect(rows.map { Int($0.split(separator: ",")[1])! } == predictions)
     }
+    // An architecture without input_shape takes flat rows viewed with --input-shape.
+    var flat = try Architecture(contentsOf: Examples.url("byo/cnn_seq_digits.json"))
+    flat.inputShape = nil
+    try flat.json.text.write(to: dir.appendingPathComponent("cnn-flat.json"), atomically: true, encoding: .utf8)
+    let cnnArgs = ["eval", "--model", "cnn-flat.json", "--weights", try ExampleFiles.path("byo/cnn_seq_digits.safetensors")]
+    let shaped = try ToolProcess.run(cnnArgs + ["--input-shape", "1,8,8"], in: dir)
+    #expect(shaped.status == 0 && shaped.stdout.contains("94.44%"), "\(shaped.stderr)")
+    let unshaped = try ToolProcess.run(cnnArgs, in: dir)
+    #expect(unshaped.status == 2 && unshaped.stderr.contains("Conv2d expects samples [C, H, W]"), "\(unshaped.stderr)")
+
     // The same weights saved under `module.` (nn.DataParallel) load with --rename.
     let arch = try Architecture(contentsOf: Examples.url("byo/gelu_mlp_digits.json"))
     let model = try arch.load(weights: Examples.url("byo/gelu_mlp_digits.safetensors"))

@@ -74,7 +74,11 @@ struct ModelOptions {
 
   /// Checks that `architecture` takes `data`'s samples and gives one score per class.
   static func check(_ architecture: Architecture, against data: PreparedData) throws {
-    let out = try architecture.outputShape(forSample: data.train.sampleShape)
+    let out: [Int]
+    do { out = try architecture.outputShape(forSample: data.train.sampleShape) } catch let e as ConfigError {
+      guard data.train.sampleShape.count == 1 else { throw e }
+      throw CLIError.input("\(e); the rows are flat (\(data.train.featureCount) values): give the model's input shape with --input-shape (e.g. 1,8,8) or \"input_shape\" in the architecture")
+    }
     guard out.count == 1, out[0] >= data.classCount else {
       throw CLIError.input(
         "the model's output per sample is \(out), but the data has \(data.classCount) classes; the last layer needs "
