@@ -106,7 +106,11 @@ extension ONNXExporter {
     register(ReLU.self) { _, x, ctx in try ctx.activation("relu", x) }
     register(GELU.self) { _, x, ctx in try ctx.activation("gelu", x) }
     register(Dropout.self) { _, x, _ in x }
-    register(Flatten.self) { _, x, ctx in
+    register(Flatten.self) { f, x, ctx in
+      guard f.startDim == 1 else {
+        let s = ctx.shape(of: x).map { Array($0[..<f.startDim]) + [$0[f.startDim...].reduce(1, *)] }
+        return ctx.reshape(x, [Int](repeating: 0, count: f.startDim) + [-1], shape: s)
+      }
       let s = ctx.shape(of: x).map { [$0[0], $0.dropFirst().reduce(1, *)] }
       return ctx.node("Flatten", [x], [ONNXAttribute("axis", .int(1))], shape: s)
     }

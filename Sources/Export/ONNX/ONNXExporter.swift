@@ -28,6 +28,7 @@ public struct ONNXExporter: Sendable {
   public static var standard: ONNXExporter {
     var e = ONNXExporter()
     e.registerBuiltinLayers()
+    e.registerArchitectureLayers()
     e.registerBuiltinModels()
     return e
   }

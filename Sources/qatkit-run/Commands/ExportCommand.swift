@@ -13,8 +13,9 @@ struct ExportCommand: Command {
     "export FP32_CHECKPOINT --quantize PRESET --format ... (PTQ on the digits training rows first)",
   ]
   static let discussion = """
-    The checkpoint is restored onto the architecture it was saved from (an MLP, with its layer
-    sizes read from the weights, or the SmallCNN) and written in the chosen format; every
+    The checkpoint is restored onto the architecture it was saved from (recorded by train,
+    quantize, qat, distill, run and recipe; --model ARCH.json for others; else an MLP, with its
+    layer sizes read from the weights, or the SmallCNN) and written in the chosen format; every
     format is verified before it is moved into place, and nothing is left behind on error.
 
       unified      ModelOpt's unified Hugging Face checkpoint (what TensorRT-LLM, vLLM and SGLang
@@ -40,7 +41,8 @@ struct ExportCommand: Command {
     .flag("--force", "replace an existing output"),
     .option("--config", "FILE", "unified: the model's Hugging Face config.json, written with quantization_config"),
     .flag("--reference", "onnx: also write QATKit's logits on the digits test set next to the file"),
-    .option("--quantize", "PRESET", "PTQ an unquantized checkpoint with this preset first (digits models)"),
+    .option("--quantize", "PRESET", "PTQ an unquantized checkpoint with this preset first (on its recorded data, or digits)"),
+    ModelOptions.checkpointModelSpec,
   ]
   static let positionals = 1...1
 
@@ -64,6 +66,7 @@ struct ExportCommand: Command {
     if let p = arguments.string("--quantize") {
       do { job.preset = try QuantizePreset(named: p) } catch { throw CLIError.usage("--quantize: \(error)") }
     }
+    if let file = try arguments.existingFile("--model") { job.architecture = try Architecture(contentsOf: file) }
     self.job = job
   }
 

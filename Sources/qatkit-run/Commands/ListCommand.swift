@@ -23,6 +23,6 @@ struct ListCommand: Command {
     print("preset      ModelOpt: \(supported.joined(separator: ", "))")
     print("preset      QATKit: \(QuantizePreset.allCases.map(\.name).joined(separator: ", "))")
     print("layer type  \(Architecture.layerTypes.joined(separator: ", "))")
-    print("export      \(ExportCommand.formats.joined(separator: ", "))")
+    print("export      \(ExportJob.Format.allCases.map(\.rawValue).joined(separator: ", "))")
   }
 }

@@ -30,13 +30,40 @@ struct ExportJob {
   /// Quantize an unquantized checkpoint with this preset first (PTQ, max calibration on the
   /// digits training rows), e.g. to export the FP32 digits MLP in every format.
   var preset: QuantizePreset? = nil
+  /// The architecture given with `--model` (else the one the checkpoint records, if any).
+  var architecture: Architecture? = nil
 
   /// The architectures a checkpoint can be rebuilt into from its recorded model type and tensor shapes.
   static let knownArchitectures = ["MLP (layer sizes from fc1.weight, fc2.weight, ...)", "SmallCNN"]
 
   func run() throws {
-    var model = try Self.rebuild(from: checkpoint)
-    if let preset { model = try Self.quantize(model, preset: preset) }
+    // Checkpoints written by the bring-your-own commands record their architecture and data
+    // preparation; others are rebuilt as the digits MLP or SmallCNN.
+    let recorded = try Checkpoints.recorded(checkpoint)
+    var model: Module
+    var inputShape: [Int]? = nil
+    if let arch = architecture ?? recorded.architecture {
+      let options = try ModelOptions(architectureFile: nil, declared: arch, weights: nil, renaming: KeyRenaming(), hidden: nil)
+      let empty = DataOptions(
+        file: nil, labelColumn: nil, testFile: nil, testFraction: nil, seed: nil, ignored: [], inputShape: nil, standardize: true)
+      let (restored, a, data) = try Checkpoints.load(checkpoint, model: options, data: empty)
+      model = restored
+      inputShape = [1] + data.train.sampleShape
+      if let preset {
+        guard model.modeHistory.isEmpty else {
+          throw CLIError.usage("--quantize needs an unquantized checkpoint; this one already has modes \(model.modeHistory.map(\.name))")
+        }
+        let config = try QuantRecipe(
+          tag: preset.name, title: preset.name, ranges: "max, frozen", config: ModelOptConfig(qatkit: QuantizeConfig(preset: preset)),
+          calibrator: nil, learned: false
+        ).quantizeConfig(for: model)
+        try Stages.quantize(model, config: config, data: data)
+        print("PTQ with preset \(preset.name): max calibration on the \(data.train.count) training rows (\(a.layers.count)-layer model)")
+      }
+    } else {
+      model = try Self.rebuild(from: checkpoint)
+      if let preset { model = try Self.quantize(model, preset: preset) }
+    }
     switch format {
     case .unified:
       var options = UnifiedExportOptions(overwrite: force)
@@ -51,7 +78,7 @@ struct ExportJob {
       }
       print(try UnifiedCheckpoint.write(model, to: output, options: options))
     case .onnx:
-      let shape = Self.inputShape(of: model)
+      let shape = inputShape ?? Self.inputShape(of: model)
       var referenceURL: URL? = nil
       if reference {
         guard output.pathExtension == "onnx" else {
@@ -101,11 +128,16 @@ struct ExportJob {
     case "SmallCNN":
       model = SmallCNN(classes: shapes["fc.weight"]?.first ?? 10)
     default:
+      if summary.modelType == nil {
+        throw CLIError.input(
+          "\(url.lastPathComponent) does not record its architecture (a plain state dict); give it with --model ARCH.json "
+            + "(a layer list in PyTorch's names, see qatkit-run run --help)")
+      }
       throw CLIError.input(
         "\(url.lastPathComponent) holds a \(type); a checkpoint records weights and modes but not the architecture, and the "
           + "command line can rebuild \(knownArchitectures.joined(separator: " and ")). For other models build the model in "
           + "Swift, restore the checkpoint onto it and call UnifiedCheckpoint.write or ONNXExporter.standard.write "
-          + "(a --model ARCH.json option follows with the architecture builder)")
+          + "(or give its architecture with --model ARCH.json)")
     }
     do { return try restore(model, from: url, registry: InTreePlugins.registry) } catch {
       throw CLIError.input("\(error)")
@@ -151,7 +183,9 @@ struct ExportJob {
   /// The digits test set, its labels and the model's logits, with QATKit's accuracy in the
   /// metadata: what `scripts/check_onnx.py` compares onnxruntime against.
   static func writeReference(_ model: Module, inputShape: [Int], to url: URL) throws {
-    let (_, test) = try Digits.load()
+    var (_, test) = try Digits.load()
+    // Samples in the model's input shape ([N, 64] or [N, 1, 8, 8]): the model never reshapes.
+    test = try test.shaped(Array(inputShape.dropFirst()))
     let shape = [test.count] + inputShape.dropFirst()
     let logits = Tensor.withoutGrad { model(Tensor(shape: shape, storage: test.features)) }
     let accuracy = Training.accuracy(model, on: test)
