@@ -104,10 +104,13 @@ struct CommandLineBYOTests {
     let predictions = try String(contentsOf: dir.appendingPathComponent("pred.csv"), encoding: .utf8).split(separator: "\n")
     #expect(predictions.count == 31 && predictions[0] == "row,predicted,label")
     #expect(predictions.dropFirst().allSatisfy { ["setosa", "versicolor", "virginica"].contains($0.split(separator: ",")[1]) })
-    let exported = try step(["export", "--checkpoint", "runs/iris/qat.safetensors", "--output", "deploy/iris.safetensors", "--format", "packed"])
-    #expect(exported.contains("exported 3 quantized weights (packed)"))
-    let file = try SafeTensorsFile(contentsOf: dir.appendingPathComponent("deploy/iris.safetensors"))
+    // Export reads the architecture the checkpoint records.
+    let exported = try step(["export", "runs/iris/qat.safetensors", "--format", "safetensors", "--output", "iris.safetensors"])
+    #expect(exported.contains("codes and scales") && exported.contains("verified"))
+    let file = try SafeTensorsFile(contentsOf: dir.appendingPathComponent("iris.safetensors"))
     #expect(file.contains("fc1.weight_scale") && file.contains("fc1.input_scale"))
+    _ = try step(["export", "runs/iris/qat-kd.safetensors", "--format", "onnx", "--output", "iris.onnx"])
+    #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("iris.onnx").path))
     let inspected = try step(["inspect", "runs/iris/qat.safetensors"])
     #expect(inspected.contains("modes: quantize [QATKit]") && inspected.contains("fc1.weight_quantizer  amax[16]"))
   }

@@ -54,7 +54,8 @@ struct CommandLineBasicsTests {
       (["recipe", "typo.json"], 2, "unknown key 'stages.train.epoch' (did you mean 'epochs'?)"),
       (["recipe", "typo.json", "--set", "stages.train.epoch"], 2, "--set expects KEY.PATH=VALUE"),
       (["quantize"], 2, "quantize needs --checkpoint"),
-      (["export", "--checkpoint", cnn, "--output", "x.safetensors", "--format", "onnx"], 2, "unknown export format 'onnx'"),
+      (["export", cnn, "--output", "x.onnx", "--format", "onxx"], 2, "unknown format 'onxx'; did you mean 'onnx'?"),
+      (["export", cnn, "--output", "x.onnx", "--format", "onnx"], 2, "does not record its architecture"),
       (["train", "--data", iris, "--label-column", "species", "--epochs", "1", "--output", "blocker/fp32.safetensors"], 1, "cannot write"),
     ]
     for c in cases {
