@@ -85,7 +85,9 @@ enum CommandLineTool {
         let extra = n > p.upperBound ? ": unexpected '\(parsed.positionals[p.upperBound])'" : ""
         throw CLIError.usage("'\(command.name)' takes \(expected) argument\(p.upperBound == 1 ? "" : "s"), got \(n)\(extra)")
       }
-      try command.init(parsed).run()
+      let instance = try command.init(parsed)
+      DistributedSession.announce(command.name)
+      try instance.run()
       return ExitCode.success
     } catch {
       return report(error, command: command)
