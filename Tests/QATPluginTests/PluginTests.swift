@@ -41,7 +41,7 @@ import Testing
     let q = try LSQQuantizer(attributes: attrs)
     try q.allocateState(shapes: ["_amax": [1]])
     let amax = try #require(q.amax)
-    amax.assign(values: [Float(g.scale) * 7])
+    try amax.assign(values: [Float(g.scale) * 7])
     let x = try Tensor(g.input.data.map { Float($0) }, shape: g.input.shape, requiresGrad: true)
     let y = q(x)
     for (a, b) in zip(y.scalars, g.output.data) { #expect(abs(a - Float(b)) <= 1e-6) }
@@ -81,7 +81,10 @@ import Testing
     try restore(fresh, from: url, registry: registry)
     #expect(Tensor.withoutGrad { fresh(x).scalars == m(x).scalars })
     #expect { try restore(MLP([8, 16, 4]), from: url, registry: .builtin) } throws: { e in
-      if case RegistryError.missingPlugin(_, let plugin) = e { return plugin == "LSQ" }
+      if case RegistryError.missingPlugin(let kind, let name, let plugin) = e {
+        return kind == .quantizer && name == "lsq" && plugin == "LSQ"
+          && "\(e)".contains("needs the quantizer 'lsq' from plugin 'LSQ'") && "\(e)".contains("LSQPlugin.self")
+      }
       return false
     }
   }
@@ -96,7 +99,7 @@ import Testing
     let q = try PACTQuantizer(attributes: QuantizerAttributes(format: .int(bits: 4, signed: false), algorithm: "pact"))
     try q.allocateState(shapes: ["_amax": [1]])
     let alpha = try #require(q.alpha)
-    alpha.assign(values: [1.5])
+    try alpha.assign(values: [1.5])
     let x = try Tensor([-1, 0.2, 0.7, 1.4, 3.0], shape: [5], requiresGrad: true)
     let y = q(x)
     // step 1.5 / 15 = 0.1: values clip to [0, 1.5] and round to multiples of 0.1.

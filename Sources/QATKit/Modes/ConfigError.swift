@@ -24,3 +24,22 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
     }
   }
 }
+
+extension ConfigError {
+  /// The same error with `prefix` prepended to its key path and `newContext` as its context:
+  /// how a container reports an error from a nested spec (`criteria[0].criterion` +
+  /// `temperature` → `criteria[0].criterion.temperature`).
+  public func prefixed(_ prefix: String, context newContext: String) -> ConfigError {
+    func join(_ p: String) -> String {
+      if prefix.isEmpty { return p }
+      return p.isEmpty ? prefix : (p.hasPrefix("[") ? prefix + p : prefix + "." + p)
+    }
+    switch self {
+    case .invalidJSON: return self
+    case .unknownKey(_, let p, let known): return .unknownKey(newContext, path: join(p), known: known)
+    case .missingKey(_, let p): return .missingKey(newContext, path: join(p))
+    case .wrongType(_, let p, let t): return .wrongType(newContext, path: join(p), expected: t)
+    case .invalidValue(_, let p, let m): return .invalidValue(newContext, path: join(p), m)
+    }
+  }
+}
