@@ -65,6 +65,7 @@ let package = Package(
     .library(name: "QATPluginLSQ", targets: ["QATPluginLSQ"]),
     .library(name: "QATPluginPACT", targets: ["QATPluginPACT"]),
     .library(name: "QATDistributed", targets: ["QATDistributed"]),
+    .library(name: "QATPluginTesting", targets: ["QATPluginTesting"]),
     .executable(name: "qatkit-run", targets: ["qatkit-run"]),
     .executable(name: "qatkit-bench", targets: ["qatkit-bench"]),
   ],
@@ -108,18 +109,21 @@ let package = Package(
     .executableTarget(
       name: "qatkit-mpi-bench", dependencies: ["QATKit", "QATDistributed"], path: "Benchmarks/qatkit-mpi-bench"),
 
+    // MARK: Plugin kit (conformance suites, gradient checks; no test framework dependency)
+    .target(name: "QATPluginTesting", dependencies: ["QATKit", "QATRegistry"], path: "Sources/QATPluginTesting"),
+
     // MARK: Tests
     // The checks that need MPI ranks: run by .ci/mpi-tests.sh under mpirun.
     .executableTarget(
       name: "qatkit-mpi-check", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATDistributed"],
       path: "Tests/MPICheck"),
-    .target(name: "QATTestSupport", dependencies: ["QATKit"], path: "Tests/QATTestSupport"),
+    .target(name: "QATTestSupport", dependencies: ["QATKit", "QATPluginTesting"], path: "Tests/QATTestSupport"),
     .testTarget(
-      name: "QATKitTests", dependencies: ["QATKit", "QATTestSupport"],
+      name: "QATKitTests", dependencies: ["QATKit", "QATPluginTesting", "QATTestSupport"],
       path: "Tests/QATKitTests", resources: [.copy("Fixtures")]),
     .testTarget(
       name: "QATRegistryTests",
-      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTestSupport"],
+      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATPluginTesting", "QATTestSupport"],
       path: "Tests/QATRegistryTests", resources: [.copy("Fixtures")]),
     .testTarget(name: "QATDistributedTests", dependencies: ["QATDistributed"], path: "Tests/QATDistributedTests"),
     .testTarget(
@@ -131,7 +135,7 @@ let package = Package(
       path: "Tests/QATKitRunTests"),
     .testTarget(
       name: "QATPluginTests",
-      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATTestSupport"],
+      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATPluginTesting", "QATTestSupport"],
       path: "Tests/QATPluginTests", resources: [.copy("Fixtures")]),
   ],
   swiftLanguageModes: [.v6]
