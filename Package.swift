@@ -65,6 +65,10 @@ let package = Package(
     .library(name: "QATPluginLSQ", targets: ["QATPluginLSQ"]),
     .library(name: "QATPluginPACT", targets: ["QATPluginPACT"]),
     .library(name: "QATDistributed", targets: ["QATDistributed"]),
+    .library(name: "QATPluginTTQ", targets: ["QATPluginTTQ"]),
+    .library(name: "QATPluginRKD", targets: ["QATPluginRKD"]),
+    .library(name: "QATPluginUncertainty", targets: ["QATPluginUncertainty"]),
+    .library(name: "QATPluginLSQPlus", targets: ["QATPluginLSQPlus"]),
     .library(name: "QATPluginTesting", targets: ["QATPluginTesting"]),
     .executable(name: "qatkit-run", targets: ["qatkit-run"]),
     .executable(name: "qatkit-bench", targets: ["qatkit-bench"]),
@@ -90,8 +94,19 @@ let package = Package(
     .target(
       name: "QATPluginPACT", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/PACT"),
     .target(
+      name: "QATPluginTTQ", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/TTQ"),
+    .target(
+      name: "QATPluginRKD", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/RKD"),
+    .target(
+      name: "QATPluginUncertainty", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/Uncertainty"),
+    .target(
+      name: "QATPluginLSQPlus", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/LSQPlus"),
+    .target(
       name: "QATPlugins",
-      dependencies: ["QATKit", "QATRegistry", "QATPluginLSQ", "QATPluginPACT"],
+      dependencies: [
+        "QATKit", "QATRegistry", "QATPluginLSQ", "QATPluginPACT", "QATPluginTTQ", "QATPluginRKD",
+        "QATPluginUncertainty", "QATPluginLSQPlus",
+      ],
       path: "Sources/QATPlugins"),
 
     // MARK: Distributed (MPI loaded at run time with dlopen: no MPI needed to build or test)
@@ -135,7 +150,10 @@ let package = Package(
       path: "Tests/QATKitRunTests"),
     .testTarget(
       name: "QATPluginTests",
-      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATPluginTesting", "QATTestSupport"],
+      dependencies: [
+        "QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATPluginTTQ", "QATPluginRKD",
+        "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginTesting", "QATTestSupport",
+      ],
       path: "Tests/QATPluginTests", resources: [.copy("Fixtures")]),
   ],
   swiftLanguageModes: [.v6]

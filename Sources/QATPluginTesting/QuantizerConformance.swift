@@ -194,9 +194,9 @@ struct QuantizerCaseRunner {
         do {
           _ = try quantized(a)
           return "an unknown key in algorithmOptions was accepted: decode options with attributes.decodeAlgorithmOptions(_:)"
-        } catch let e as ConfigError {
+        } catch {
           let want = "\(paths[0]).algorithmOptions.__not_an_option__"
-          return require("\(e)".contains(want), "the error does not name '\(want)': \(e)")
+          return require("\(error)".contains(want), "the error does not name '\(want)': \(error)")
         }
       }
     }
@@ -271,14 +271,19 @@ struct QuantizerCaseRunner {
         let optimizer = Adam(trained.parameters(), learningRate: 1e-2)
         let before = tq.map(\.1.scalars)
         optimizer.zeroGrad()
-        Loss.crossEntropy(trained(x), (0..<16).map { $0 % 6 }).backward()
+        // Inputs 3× the calibration data, so ranges calibrated by max also see clipped values.
+        Loss.crossEntropy(trained(x * 3), (0..<16).map { $0 % 6 }).backward()
+        var anyNonZero = false
         for (name, t) in tq {
           guard let g = t.grad else { return "learnable '\(name)' got no gradient" }
           if g.shape != t.shape { return "gradient of '\(name)' has shape \(g.shape), the tensor \(t.shape)" }
           if !g.scalars.allSatisfy(\.isFinite) { return "gradient of '\(name)' is not finite" }
+          anyNonZero = anyNonZero || g.scalars.contains { $0 != 0 }
         }
         optimizer.step()
-        return require(tq.map(\.1.scalars) != before, "one Adam step changed no learnable tensor")
+        // A step changes learned tensors whenever a gradient reached them (some algorithms,
+        // PACT on a max-calibrated weight, get exact zeros by design).
+        return require(!anyNonZero || tq.map(\.1.scalars) != before, "one Adam step changed no learnable tensor")
       }
     }
     report.check("save → restore through the registry is bit-identical (\(label))") {

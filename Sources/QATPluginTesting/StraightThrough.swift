@@ -51,10 +51,10 @@ public final class FrozenOps {
 ///   return input.x.map { frozen.clamp(frozen.round($0 / s), -8, 7) * s }
 /// }
 /// ```
-public struct STESurrogate {
+public struct STESurrogate: Sendable {
   /// What the surrogate sees: the input, its shape, the quantizer's state by name and its
   /// attributes.
-  public struct Input {
+  public struct Input: Sendable {
     /// The input values, row-major.
     public let x: [Double]
     /// The input shape.
@@ -68,10 +68,10 @@ public struct STESurrogate {
   }
 
   /// The surrogate forward.
-  public let forward: (Input, FrozenOps) -> [Double]
+  public let forward: @Sendable (Input, FrozenOps) -> [Double]
 
   /// Wraps a surrogate forward.
-  public init(_ forward: @escaping (Input, FrozenOps) -> [Double]) { self.forward = forward }
+  public init(_ forward: @escaping @Sendable (Input, FrozenOps) -> [Double]) { self.forward = forward }
 }
 
 extension GradientCheck {

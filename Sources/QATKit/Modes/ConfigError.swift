@@ -16,7 +16,10 @@ public enum ConfigError: Error, Equatable, CustomStringConvertible {
     switch self {
     case .invalidJSON(let m): return "config is not valid JSON: \(m)"
     case .unknownKey(let c, let p, let known):
-      let near = known.min { editDistance($0, p.split(separator: ".").last.map(String.init) ?? p) < editDistance($1, p.split(separator: ".").last.map(String.init) ?? p) }
+      let key = p.split(separator: ".").last.map(String.init) ?? p
+      // Suggest only a key close enough to be a typo of the given one.
+      let near = known.min { editDistance($0, key) < editDistance($1, key) }
+        .flatMap { editDistance($0, key) <= Swift.max(2, key.count / 2) ? $0 : nil }
       return "\(c): unknown key '\(p)'" + (near.map { " (did you mean '\($0)'?)" } ?? "") + "; known keys: \(known.joined(separator: ", "))"
     case .missingKey(let c, let p): return "\(c): missing key '\(p)'"
     case .wrongType(let c, let p, let t): return "\(c): '\(p.isEmpty ? "<root>" : p)' has the wrong type, expected \(t)"

@@ -17,6 +17,13 @@ public protocol PluginOptions: Codable, Sendable {
   init()
 }
 
+/// The options of an algorithm that takes none: decoding it accepts `nil` and `{}` and
+/// refuses any key, so a misplaced option is an error instead of being ignored.
+public struct NoOptions: PluginOptions, Equatable {
+  /// No options.
+  public init() {}
+}
+
 extension JSONValue {
   /// Decodes options strictly: `nil` means `{}`; for ``PluginOptions`` types absent keys take
   /// the defaults of `init()`; unknown keys, wrong types and (for other types) missing keys
