@@ -65,7 +65,14 @@ public struct BalancerConformance {
       report.check("builds by kind, and its spec round-trips (\(tag))") {
         let b = try registry.makeBalancer(spec)
         let again = try registry.makeBalancer(b.spec)
-        return require(again.spec == b.spec, "rebuilt from \(b.spec.text) it describes itself as \(again.spec.text)")
+        if again.spec != b.spec { return "rebuilt from \(b.spec.text) it describes itself as \(again.spec.text)" }
+        // The spec must describe the balancer fully: the rebuilt one computes the same total.
+        let losses = (0..<kdLossCount).map { ("kd_\($0)", Tensor(scalar: 0.25 + 0.5 * Float($0))) }
+        let (x, y) = try Tensor.withoutGrad {
+          (try b.balance(losses, studentLoss: usesStudentLoss ? Tensor(scalar: 0.7) : nil).scalars,
+           try again.balance(losses, studentLoss: usesStudentLoss ? Tensor(scalar: 0.7) : nil).scalars)
+        }
+        return require(x == y, "rebuilt from its spec \(b.spec.text) it computes \(y) instead of \(x): the spec leaves something out")
       }
       report.check("an unknown key is an error naming it (\(tag))") {
         guard case .object(var o) = spec else { return "the spec is not a JSON object" }

@@ -76,7 +76,13 @@ public struct CriterionConformance {
       report.check("builds by kind, and its spec round-trips (\(tag))") {
         let c = try registry.makeCriterion(spec)
         let again = try registry.makeCriterion(c.spec)
-        return require(again.spec == c.spec, "rebuilt from \(c.spec.text) it describes itself as \(again.spec.text)")
+        if again.spec != c.spec { return "rebuilt from \(c.spec.text) it describes itself as \(again.spec.text)" }
+        // The spec must describe the criterion fully: the rebuilt one computes the same loss.
+        let s = GradientCheck.randn(studentShape, seed: 31), t = GradientCheck.randn(teacherShape ?? studentShape, seed: 32)
+        let (a, b) = Tensor.withoutGrad {
+          (c.loss(student: s, teacher: t, extras: CriterionExtras()).scalars, again.loss(student: s, teacher: t, extras: CriterionExtras()).scalars)
+        }
+        return require(a == b, "rebuilt from its spec \(c.spec.text) it computes \(b) instead of \(a): the spec leaves something out")
       }
       report.check("an unknown key is an error naming it (\(tag))") {
         guard case .object(var o) = spec else { return "the spec is not a JSON object" }
