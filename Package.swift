@@ -117,7 +117,10 @@ let package = Package(
       name: "qatkit-run", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATDistributed", "QATExport"],
       path: "Sources/qatkit-run",
       exclude: ["Resources/README.md"],
-      resources: [.copy("Resources/mlp_digits_fp32.safetensors")]),
+      resources: [.copy("Resources/mlp_digits_fp32.safetensors")],
+      // Run-time plugins (`--plugin libX.so`) bind to QATKit's symbols in this executable: export
+      // them (SwiftPM exports none by default). Only this leaf target; dependents never build it.
+      linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"], .when(platforms: [.linux]))]),
     .executableTarget(
       name: "qatkit-bench", dependencies: ["QATKit", "QATRegistry", "QATPlugins"],
       path: "Benchmarks/qatkit-bench"),

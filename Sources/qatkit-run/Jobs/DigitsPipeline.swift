@@ -13,7 +13,7 @@ struct DigitsPipeline {
   let out: URL
   let qatEpochs: Int
   var world: any Communicator = SingleProcessCommunicator()
-  let registry = InTreePlugins.registry
+  let registry = ToolRegistry.registry
 
   func run() throws {
     try world.onRoot { try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true) }

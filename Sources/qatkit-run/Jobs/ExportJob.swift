@@ -156,7 +156,7 @@ struct ExportJob {
           + "Swift, restore the checkpoint onto it and call UnifiedCheckpoint.write or ONNXExporter.standard.write "
           + "(or give its architecture with --model ARCH.json)")
     }
-    do { return try restore(model, from: url, registry: InTreePlugins.registry) } catch {
+    do { return try restore(model, from: url, registry: ToolRegistry.registry) } catch {
       throw CLIError.input("\(error)")
     }
   }
@@ -186,7 +186,7 @@ struct ExportJob {
     let world = DistributedSession.world
     let calibration = train.shardedBatches(size: 256, communicator: world)
     _ = try convert(
-      model, modes: [.quantize(config)], registry: InTreePlugins.registry,
+      model, modes: [.quantize(config)], registry: ToolRegistry.registry,
       forwardLoop: { m in for b in calibration { _ = m(b.inputs) } }, communicator: world)
     print("PTQ with preset \(preset.name): max calibration on the \(train.count) digits training rows")
     return model

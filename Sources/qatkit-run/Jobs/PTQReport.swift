@@ -12,7 +12,7 @@ import QATRegistry
 /// (each rank on its shard of every batch; calibration statistics and gradients combined
 /// across ranks), and rank 0 prints the tables.
 struct PTQReport {
-  let registry = InTreePlugins.registry
+  let registry = ToolRegistry.registry
   var world: any Communicator = DistributedSession.world
 
   /// A row: name, config, ModelOpt's accuracy with max calibration (nil if not measured).
