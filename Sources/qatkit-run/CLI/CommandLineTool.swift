@@ -20,6 +20,7 @@ enum CommandLineTool {
       PTQCommand.self,
       InspectCommand.self,
       ListCommand.self,
+      NewPluginCommand.self,
       BuildPluginCommand.self,
       CheckPluginCommand.self,
     ]

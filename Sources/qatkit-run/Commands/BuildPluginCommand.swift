@@ -15,10 +15,11 @@ struct BuildPluginCommand: Command {
   static let abstract = "compile plugin sources into a library this qatkit-run loads with --plugin"
   static let usage = ["build-plugin SOURCE.swift... --output libNAME.so [--module-name NAME] [--modules DIR] [--swiftc PATH] [--debug]"]
   static let discussion = """
-    Runs: swiftc -emit-library -parse-as-library -swift-version 6 -module-name NAME -O
-                 -I <this build's Modules dir> SOURCE.swift... -o libNAME.so
+    Runs: swiftc -emit-library -parse-as-library -swift-version 6 -module-name NAME
+                 -I <this build's Modules dir> -D QATKIT_PLUGIN_LIBRARY -O SOURCE.swift... -o libNAME.so
     The sources import QATKit and QATRegistry (not QATPlugins) and export the C entry points
-    qatkit_plugin_abi_version and qatkit_plugin_register (qatkit-run new-plugin writes them).
+    qatkit_plugin_abi_version and qatkit_plugin_register, which new-plugin packages compile only
+    when QATKIT_PLUGIN_LIBRARY is defined.
     The library works only with the qatkit-run build it was compiled against and the same
     toolchain; rebuild it after rebuilding qatkit-run. Linux (the host exports its symbols with
     -Xlinker --export-dynamic).
@@ -82,7 +83,7 @@ struct BuildPluginCommand: Command {
     let temporary = output.deletingLastPathComponent().appendingPathComponent(".\(output.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
     var args = [
       "-emit-library", "-parse-as-library", "-swift-version", "6", "-module-name", moduleName, "-I", modules.path,
-      optimize ? "-O" : "-Onone",
+      "-D", "QATKIT_PLUGIN_LIBRARY", optimize ? "-O" : "-Onone",
     ]
     #if os(macOS)
       args += ["-Xlinker", "-undefined", "-Xlinker", "dynamic_lookup"]
