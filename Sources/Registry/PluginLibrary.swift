@@ -64,14 +64,21 @@ extension Registry {
   @discardableResult
   public mutating func loadPlugin(at path: String) throws -> [String] {
     let library = try PluginLibrary.load(at: path)
+    try register(library)
+    return library.plugins.map { $0.name }
+  }
+
+  /// Registers every plugin of a loaded library, all or nothing.
+  ///
+  /// - Throws: ``PluginLoadError/registrationFailed(path:plugin:reason:)``, the registry unchanged.
+  public mutating func register(_ library: PluginLibrary) throws {
     var copy = self
     for p in library.plugins {
       do { try copy.register(p) } catch {
-        throw PluginLoadError.registrationFailed(path: path, plugin: p.name, reason: "\(error)")
+        throw PluginLoadError.registrationFailed(path: library.path, plugin: p.name, reason: "\(error)")
       }
     }
     self = copy
-    return library.plugins.map { $0.name }
   }
 }
 

@@ -48,6 +48,28 @@ import Testing
     #expect("\(undefined)".contains("same toolchain") && "\(undefined)".contains("--export-dynamic"))
   }
 
+  /// A library whose second plugin clashes with a registered name registers nothing.
+  @Test func aLibraryRegistersAllOrNothing() throws {
+    enum Clash: QATPlugin {
+      static let name = "Clash"
+      static let summary = "registers a taken name"
+      static func register(in registry: inout Registry) throws {
+        try registry.register(quantizer: "clash_ok", summary: "") { try TensorQuantizer(attributes: $0) }
+        try registry.register(quantizer: "static", summary: "") { try TensorQuantizer(attributes: $0) }
+      }
+    }
+    var r = Registry.builtin
+    #expect {
+      try r.register(PluginLibrary(path: "libX.so", plugins: [TestPlugin.self, Clash.self]))
+    } throws: { e in
+      guard case PluginLoadError.registrationFailed(_, let plugin, _) = e else { return false }
+      return plugin == "Clash" && "\(e)".contains("nothing from the library was registered")
+    }
+    #expect(r.allEntries == Registry.builtin.allEntries && r.plugins.isEmpty)
+    try r.register(PluginLibrary(path: "libX.so", plugins: [TestPlugin.self]))
+    #expect(r.plugins == ["TestPlugin"])
+  }
+
   /// The registrar collects what a plugin's entry point hands it through the opaque pointer.
   @Test func registrarCollectsThroughAnOpaquePointer() throws {
     let registrar = PluginRegistrar()
