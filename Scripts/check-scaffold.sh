@@ -15,5 +15,5 @@ done
 # Refusals: an existing folder, a bad name, an unknown kind.
 expect_failure 2 "already exists" "$QATKIT_RUN" new-plugin KitQuantizer --kind quantizer --out "$WORK"
 expect_failure 2 "not a plugin name" "$QATKIT_RUN" new-plugin my-quant --kind quantizer --out "$WORK"
-expect_failure 2 "did you mean 'criterion'" "$QATKIT_RUN" new-plugin KitX --kind critrion --out "$WORK"
+expect_failure 2 "(did you mean 'criterion'?)" "$QATKIT_RUN" new-plugin KitX --kind critrion --out "$WORK"
 echo "check-scaffold: every kind builds and passes its tests as generated"

@@ -44,7 +44,7 @@ struct NewPluginCommand: Command {
     guard let kind = Scaffold.Kind(rawValue: kindName) else {
       let hint = ParsedArguments.nearest(kindName, in: Scaffold.Kind.allCases.map(\.rawValue))
       throw CLIError.usage(
-        "unknown kind '\(kindName)'\(hint.map { "; did you mean '\($0)'?" } ?? ""); kinds: \(Scaffold.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+        "unknown kind '\(kindName)'\(hint.map { " (did you mean '\($0)'?)" } ?? ""); kinds: \(Scaffold.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
     }
     let qatkit: URL
     if let given = arguments.string("--qatkit") {
