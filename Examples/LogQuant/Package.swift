@@ -1,7 +1,7 @@
 // swift-tools-version:6.2
 // An out-of-tree QATKit plugin package: a logarithmic (power-of-two) weight quantizer, its
 // XCTest suite on QATKit's conformance kit, and a demo that uses it from Swift and from a JSON
-// recipe. Built, tested and run by QATKit's CI (Scripts/check-examples.sh).
+// recipe. Built, tested and run by QATKit's CI (scripts/check-examples.sh).
 import Foundation
 import PackageDescription
 

@@ -16,6 +16,10 @@ import QATRegistry
 /// `≥ 0` per group, never above the largest `|x|` of the group (unless `mayExceedMax`), `0` for
 /// an all-zero group; NaN and ±Inf are skipped and counted; the same data twice gives the same
 /// ranges; and `"calibrator": name` works in a quantize config (per tensor and per channel).
+/// Data-parallel `quantize` refuses calibrators that do not conform to
+/// ``DistributedCalibrator``: unless `dataParallel` is `false`, the suite requires the
+/// conformance and checks that two ranks (threads), each collecting half of the data, end with
+/// the same ranges, equal to one process's that saw all of it (to float rounding).
 public struct CalibratorConformance {
   /// The plugin under test.
   public var plugin: any QATPlugin.Type
@@ -27,19 +31,22 @@ public struct CalibratorConformance {
   public var invalidOptions: [JSONValue]
   /// Whether a range may exceed the largest `|x|` seen (for calibrators that extrapolate).
   public var mayExceedMax: Bool
+  /// Whether the calibrator must work data-parallel (conform to ``DistributedCalibrator``).
+  public var dataParallel: Bool
   /// The registry the plugin is added to.
   public var baseRegistry: Registry
 
   /// Configures the suite.
   public init(
     plugin: any QATPlugin.Type, name: String, options: [JSONValue?] = [nil], invalidOptions: [JSONValue] = [],
-    mayExceedMax: Bool = false, baseRegistry: Registry = .builtin
+    mayExceedMax: Bool = false, dataParallel: Bool = true, baseRegistry: Registry = .builtin
   ) {
     self.plugin = plugin
     self.name = name
     self.options = options
     self.invalidOptions = invalidOptions
     self.mayExceedMax = mayExceedMax
+    self.dataParallel = dataParallel
     self.baseRegistry = baseRegistry
   }
 
@@ -52,10 +59,7 @@ public struct CalibratorConformance {
       return require(registry.entry(.calibrator, name)?.plugin == plugin.name, "'\(name)' is not registered by \(plugin.name)")
     }
     guard report.passed, let factory = try? registry.quantizationEnvironment.calibratorFactory(name, path: "") else { return report }
-    let target = CalibrationTarget(format: .int8) { values, amax in
-      let s = Swift.max(amax, 1e-12) / 127
-      return values.map { Swift.min(Swift.max(($0 / s).rounded(.toNearestOrEven), -128), 127) * s }
-    }
+    let target = Self.int8Target()
     report.check("accepts no options and {}") {
       _ = try factory(nil)
       _ = try factory(.object([:]))
@@ -113,6 +117,38 @@ public struct CalibratorConformance {
         return require(dirty.nonFiniteCount == 3, "nonFiniteCount is \(dirty.nonFiniteCount), expected 3")
       }
     }
+    if dataParallel {
+      report.check("data-parallel: two ranks with half the data each agree with one process") {
+        guard try factory(options.first ?? nil) is any DistributedCalibrator else {
+          return "it does not conform to DistributedCalibrator, so data-parallel quantize refuses it: implement "
+            + "beginDistributed(_:) and reduce(over:) (combine the ranks' statistics), or pass dataParallel: false"
+        }
+        func batches(_ v: [Float]) -> [CalibrationBatch] {
+          // Each rank sees every group: split each group's values in two.
+          let half = size / 2
+          let first = (0..<groups).flatMap { g in v[(g * size)..<(g * size + half)] }
+          let second = (0..<groups).flatMap { g in v[(g * size + half)..<((g + 1) * size)] }
+          return [CalibrationBatch(groupCount: groups, groupSize: half, values: first),
+                  CalibrationBatch(groupCount: groups, groupSize: size - half, values: second)]
+        }
+        let perRank = batches(values)
+        let one = try factory(options.first ?? nil)
+        for b in perRank { one.collect(b) }
+        guard let single = try one.computeAmax(for: target) else { return "no ranges from one process" }
+        let opts = options.first ?? nil
+        let results = LocalRanks.run(2) { communicator -> [Float] in
+          guard let c = try factory(opts) as? any DistributedCalibrator else { return [] }
+          c.reset()
+          c.beginDistributed(communicator)
+          c.collect(perRank[communicator.rank])
+          try c.reduce(over: communicator)
+          return try c.computeAmax(for: Self.int8Target()) ?? []
+        }
+        let ranges = try results.map { try $0.get() }
+        if ranges[0] != ranges[1] { return "the ranks computed different ranges: \(ranges[0]) and \(ranges[1])" }
+        return require(allClose(ranges[0], single, atol: 1e-6, rtol: 1e-5), "two ranks give \(ranges[0]), one process \(single)")
+      }
+    }
     for (title, attrs) in [("per tensor", QuantizerAttributes.int(8, calibrator: name)), ("per channel", QuantizerAttributes.int(4, axis: 0, calibrator: name))] {
       report.check("works by name in a quantize config (\(title))") {
         let model = MLP([8, 12, 6], seed: 1)
@@ -124,5 +160,13 @@ public struct CalibratorConformance {
       }
     }
     return report
+  }
+
+  /// The target of a per-tensor int8 quantizer.
+  static func int8Target() -> CalibrationTarget {
+    CalibrationTarget(format: .int8) { values, amax in
+      let s = Swift.max(amax, 1e-12) / 127
+      return values.map { Swift.min(Swift.max(($0 / s).rounded(.toNearestOrEven), -128), 127) * s }
+    }
   }
 }

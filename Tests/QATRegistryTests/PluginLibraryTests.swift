@@ -5,7 +5,7 @@ import Testing
 @testable import QATRegistry
 
 /// Refusals of the run-time plugin loader that need no plugin build (the accepted path and the
-/// ABI check run in `Scripts/check-runtime-plugin.sh`, which builds real plugin libraries).
+/// ABI check run in `scripts/check-runtime-plugin.sh`, which builds real plugin libraries).
 @Suite struct PluginLibraryTests {
   @Test func missingFileIsNamed() {
     var r = Registry.builtin

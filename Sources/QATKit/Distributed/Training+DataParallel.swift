@@ -107,7 +107,7 @@ extension Training {
     try flat.withUnsafeMutableBytes { try communicator.broadcast($0, root: root) }
     var offset = 0
     for p in parameters {
-      p.assign(values: Array(flat[offset..<(offset + p.count)]))
+      p.storage = Array(flat[offset..<(offset + p.count)])  // exactly p.count values
       offset += p.count
     }
   }

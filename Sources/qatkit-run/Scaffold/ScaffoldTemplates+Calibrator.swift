@@ -71,6 +71,34 @@ extension ScaffoldTemplates {
       }
     }
 
+    /// Data-parallel calibration (`quantize` over several processes refuses calibrators without
+    /// it): every rank collects its shard, then `reduce(over:)` combines the statistics so every
+    /// rank computes the same ranges.
+    extension __NAME__Calibrator: DistributedCalibrator {
+      /// Nothing to do before collecting: the statistics combine at the end.
+      public func beginDistributed(_ communicator: any Communicator) {}
+
+      /// Sums `Σ|x|` and the counts, takes the largest `|x|`, over every rank.
+      ///
+      /// - Throws: ``CommunicatorError`` when a collective fails or the ranks saw different groups.
+      public func reduce(over communicator: any Communicator) throws {
+        var groups = [Double(sums.count), -Double(sums.count)]
+        try groups.withUnsafeMutableBufferPointer { try communicator.allReduce($0, .max) }
+        guard groups[0] == -groups[1] else {
+          throw CommunicatorError.unsupported("__SNAKE__: the ranks saw different numbers of groups; run the same model on every rank")
+        }
+        var totals = sums + counts.map(Double.init) + [Double(nonFiniteCount)]
+        try totals.withUnsafeMutableBufferPointer { try communicator.allReduce($0, .sum) }
+        var peaks = maxima
+        try peaks.withUnsafeMutableBufferPointer { try communicator.allReduce($0, .max) }
+        let g = sums.count
+        sums = Array(totals[0..<g])
+        counts = totals[g..<(2 * g)].map { Int($0) }
+        nonFiniteCount = Int(totals[2 * g])
+        maxima = peaks
+      }
+    }
+
     """#
 
   static let calibratorTests = #"""

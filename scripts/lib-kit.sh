@@ -1,4 +1,4 @@
-# Shared setup for the contributor-kit checks (sourced by Scripts/check-*.sh).
+# Shared setup for the contributor-kit checks (sourced by scripts/check-*.sh).
 #
 # These checks build *other* packages that depend on QATKit by path. Each such package
 # compiles QATKit again (about two minutes in debug on 2 cores), so all of them share one
