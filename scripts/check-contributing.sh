@@ -49,6 +49,7 @@ let package = Package(
     .target(name: "Snippets", dependencies: [
       .product(name: "QATKit", package: "$QATKIT_NAME"), .product(name: "QATRegistry", package: "$QATKIT_NAME"),
       .product(name: "QATPlugins", package: "$QATKIT_NAME"), .product(name: "QATPluginTesting", package: "$QATKIT_NAME"),
+      .product(name: "QATExport", package: "$QATKIT_NAME"),
       .product(name: "MyQuant", package: "MyQuant"),
     ])
   ]
