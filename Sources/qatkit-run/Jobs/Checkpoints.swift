@@ -8,7 +8,8 @@ import QATRegistry
 enum Checkpoints {
   static let architectureKey = "qatkit-run.architecture"
   static let dataKey = "qatkit-run.data"
-  static let registry = InTreePlugins.registry
+  /// The tool's registry: built-ins, in-tree plugins and the libraries loaded with --plugin.
+  static var registry: Registry { ToolRegistry.registry }
 
   /// Saves `model` atomically with the architecture and data record.
   /// A failed write is a failure while running (exit 1), not an input error. In an MPI job
