@@ -30,7 +30,9 @@ import Testing
     /// The C library (found in this process's memory map) is a shared library without the
     /// plugin entry points.
     @Test func aLibraryWithoutEntryPointsIsNotAPlugin() throws {
-      let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+      // Read to the end: /proc files report size 0, so a read sized by stat may stop early.
+      let handle = try #require(FileHandle(forReadingAtPath: "/proc/self/maps"))
+      let maps = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
       let libc = maps.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) }
         .first { $0.hasPrefix("/") && $0.contains("/libc.so") }
       let path = try #require(libc)
