@@ -61,9 +61,16 @@ let package = Package(
     .library(name: "QATKit", targets: ["QATKit"]),
     .library(name: "QATRegistry", targets: ["QATRegistry"]),
     .library(name: "QATPlugins", targets: ["QATPlugins"]),
+    .library(name: "QATExport", targets: ["QATExport"]),
     .library(name: "QATPluginLSQ", targets: ["QATPluginLSQ"]),
     .library(name: "QATPluginPACT", targets: ["QATPluginPACT"]),
     .library(name: "QATTransformers", targets: ["QATTransformers"]),
+    .library(name: "QATDistributed", targets: ["QATDistributed"]),
+    .library(name: "QATPluginTTQ", targets: ["QATPluginTTQ"]),
+    .library(name: "QATPluginRKD", targets: ["QATPluginRKD"]),
+    .library(name: "QATPluginUncertainty", targets: ["QATPluginUncertainty"]),
+    .library(name: "QATPluginLSQPlus", targets: ["QATPluginLSQPlus"]),
+    .library(name: "QATPluginTesting", targets: ["QATPluginTesting"]),
     .executable(name: "qatkit-run", targets: ["qatkit-run"]),
     .executable(name: "qatkit-bench", targets: ["qatkit-bench"]),
   ],
@@ -79,6 +86,8 @@ let package = Package(
       ]
     ),
     .target(name: "QATRegistry", dependencies: ["QATKit"], path: "Sources/Registry"),
+    // Deployment export: ModelOpt's unified checkpoint (both ways) and ONNX with Q/DQ.
+    .target(name: "QATExport", dependencies: ["QATKit"], path: "Sources/Export"),
 
     // MARK: Plugins (one target per folder under Sources/Plugins)
     .target(
@@ -86,39 +95,78 @@ let package = Package(
     .target(
       name: "QATPluginPACT", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/PACT"),
     .target(
+      name: "QATPluginTTQ", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/TTQ"),
+    .target(
+      name: "QATPluginRKD", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/RKD"),
+    .target(
+      name: "QATPluginUncertainty", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/Uncertainty"),
+    .target(
+      name: "QATPluginLSQPlus", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/LSQPlus"),
+    .target(
       name: "QATPlugins",
-      dependencies: ["QATKit", "QATRegistry", "QATPluginLSQ", "QATPluginPACT"],
+      dependencies: [
+        "QATKit", "QATRegistry", "QATPluginLSQ", "QATPluginPACT", "QATPluginTTQ", "QATPluginRKD",
+        "QATPluginUncertainty", "QATPluginLSQPlus",
+      ],
       path: "Sources/QATPlugins"),
+
+    // MARK: Distributed (MPI loaded at run time with dlopen: no MPI needed to build or test)
+    .target(name: "QATDistributed", dependencies: ["QATKit"], path: "Sources/Distributed"),
 
     // MARK: Models
     .target(name: "QATTransformers", dependencies: ["QATKit"], path: "Sources/Transformers"),
 
     // MARK: Tools
     .executableTarget(
-      name: "qatkit-run", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTransformers"],
+      name: "qatkit-run",
+      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATDistributed", "QATExport", "QATTransformers"],
       path: "Sources/qatkit-run",
       exclude: ["Resources/README.md"],
-      resources: [.copy("Resources/mlp_digits_fp32.safetensors"), .copy("Resources/minilm")]),
+      resources: [.copy("Resources/mlp_digits_fp32.safetensors"), .copy("Resources/minilm")],
+      // Run-time plugins (`--plugin libX.so`) bind to QATKit's symbols in this executable: export
+      // them (SwiftPM exports none by default). Only this leaf target; dependents never build it.
+      linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"], .when(platforms: [.linux]))]),
     .executableTarget(
       name: "qatkit-bench", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTransformers"],
       path: "Benchmarks/qatkit-bench"),
+    .executableTarget(
+      name: "qatkit-mpi-bench", dependencies: ["QATKit", "QATDistributed"], path: "Benchmarks/qatkit-mpi-bench"),
+
+    // MARK: Plugin kit (conformance suites, gradient checks; no test framework dependency)
+    .target(name: "QATPluginTesting", dependencies: ["QATKit", "QATRegistry"], path: "Sources/QATPluginTesting"),
 
     // MARK: Tests
-    .target(name: "QATTestSupport", dependencies: ["QATKit"], path: "Tests/QATTestSupport"),
+    // The checks that need MPI ranks: run by .ci/mpi-tests.sh under mpirun.
+    .executableTarget(
+      name: "qatkit-mpi-check", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATDistributed"],
+      path: "Tests/MPICheck"),
+    .target(name: "QATTestSupport", dependencies: ["QATKit", "QATPluginTesting"], path: "Tests/QATTestSupport"),
     .testTarget(
-      name: "QATKitTests", dependencies: ["QATKit", "QATTestSupport"],
+      name: "QATKitTests", dependencies: ["QATKit", "QATPluginTesting", "QATTestSupport"],
       path: "Tests/QATKitTests", resources: [.copy("Fixtures")]),
     .testTarget(
       name: "QATRegistryTests",
-      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTestSupport"],
+      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATPluginTesting", "QATTestSupport"],
       path: "Tests/QATRegistryTests", resources: [.copy("Fixtures")]),
+    .testTarget(name: "QATDistributedTests", dependencies: ["QATDistributed"], path: "Tests/QATDistributedTests"),
+    .testTarget(
+      name: "QATExportTests",
+      dependencies: ["QATKit", "QATRegistry", "QATExport", "QATTestSupport"],
+      path: "Tests/QATExportTests", resources: [.copy("Fixtures")]),
+    .testTarget(
+      name: "QATKitRunTests",
+      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTransformers", "QATTestSupport"],
+      path: "Tests/QATKitRunTests"),
     .testTarget(
       name: "QATPluginTests",
-      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATTestSupport"],
+      dependencies: [
+        "QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATPluginTTQ", "QATPluginRKD",
+        "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginTesting", "QATTestSupport",
+      ],
       path: "Tests/QATPluginTests", resources: [.copy("Fixtures")]),
     .testTarget(
       name: "QATTransformersTests",
-      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTransformers", "QATTestSupport"],
+      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTransformers", "QATPluginTesting", "QATTestSupport"],
       path: "Tests/QATTransformersTests", resources: [.copy("Fixtures")]),
   ],
   swiftLanguageModes: [.v6]

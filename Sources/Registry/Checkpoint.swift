@@ -12,9 +12,12 @@ public let qatkitVersion = "QATKit 0.1.0"
 /// out, so the file restores onto a plain model. The write is atomic (temporary file, fsync,
 /// rename): a crash never leaves a damaged file in place of a good one.
 ///
-/// - Throws: ``RegistryError`` when a mode in the history is not registered or the file
-///   cannot be written.
-public func save(_ model: Module, to url: URL, registry: Registry = .builtin) throws {
+/// - Parameters:
+///   - metadata: Extra string pairs for the header (tools record how the model was built,
+///     e.g. its architecture); they must not use the checkpoint's own keys.
+/// - Throws: ``RegistryError`` when a mode in the history is not registered, an extra key is
+///   reserved, or the file cannot be written.
+public func save(_ model: Module, to url: URL, registry: Registry = .builtin, metadata extra: [String: String] = [:]) throws {
   var modes: [SavedMode] = []
   for record in model.modeHistory {
     guard let entry = registry.entry(.mode, record.name) else {
@@ -40,8 +43,11 @@ public func save(_ model: Module, to url: URL, registry: Registry = .builtin) th
     "modes": modesText,
     "requires": requiresText,
   ]
+  if let reserved = extra.keys.sorted().first(where: { metadata[$0] != nil }) {
+    throw RegistryError.checkpoint("metadata key '\(reserved)' is reserved for the checkpoint format; use another name")
+  }
   let tensors = model.stateDict().map { (name: $0.0, shape: $0.1.shape, values: $0.1.scalars) }
-  do { try SafeTensors.write(floats: tensors, metadata: metadata, to: url) } catch {
+  do { try SafeTensors.write(floats: tensors, metadata: metadata.merging(extra) { a, _ in a }, to: url) } catch {
     throw RegistryError.checkpoint("cannot write \(url.path): \(error)")
   }
 }
@@ -64,14 +70,14 @@ public func restore(_ model: Module, from url: URL, registry: Registry = .builti
   let header = try CheckpointHeader(metadata: file.metadata)
   // Quantizer algorithms and calibrators that plugins brought must be registered.
   for need in header.requires where registry.entry(need.kind, need.name) == nil {
-    throw RegistryError.missingPlugin(mode: "\(need.kind.rawValue) '\(need.name)'", plugin: need.plugin)
+    throw RegistryError.missingPlugin(kind: need.kind, name: need.name, plugin: need.plugin)
   }
   // Resolve every mode before touching the model.
   var plan: [(AnyModeType, Any, JSONValue)] = []
   for saved in header.modes {
     guard registry.entry(.mode, saved.name) != nil else {
       if saved.plugin != "QATKit" && !registry.plugins.contains(saved.plugin) {
-        throw RegistryError.missingPlugin(mode: saved.name, plugin: saved.plugin)
+        throw RegistryError.missingPlugin(kind: .mode, name: saved.name, plugin: saved.plugin)
       }
       _ = try registry.mode(saved.name)  // throws unknownName with suggestions
       continue
@@ -90,7 +96,7 @@ public func restore(_ model: Module, from url: URL, registry: Registry = .builti
     do {
       let values = try file.floats(info.name)
       let key = CheckpointHeader.migrateKey(info.name, from: header.formatVersion)
-      state[key] = try Tensor(values, shape: info.shape)
+      state[key] = try Tensor(values, shape: header.shapeMigrations[key] ?? info.shape)
     } catch {
       throw RegistryError.checkpoint("tensor '\(info.name)': \(error)")
     }

@@ -6,18 +6,20 @@ import QATKit
 ///
 /// | version | layout |
 /// |---|---|
-/// | 0 | a plain safetensors state dict (e.g. written by PyTorch): weights only, no modes |
+/// | 0 | a plain safetensors state dict (e.g. written by PyTorch, `{"format": "pt"}` or no metadata): weights only, no modes |
 /// | 1 | `mode_history` (array of `{name, config, metadata}`), quantizer ranges named `<slot>.amax`, attention probabilities quantizer `softmax_quantizer` |
 /// | 2 | `modes` (array of `{name, plugin, config, metadata}`), ranges `<slot>._amax` (ModelOpt naming), `p_bmm_quantizer` |
+/// | 3 | static per-block ranges of the built-in quantizer as `[blocks, 1]` (ModelOpt's layout) instead of `[rows, blocksPerRow]` |
 ///
-/// Older versions migrate on read; renamed tensor keys are mapped, not fatal.
+/// Older versions migrate on read; renamed tensor keys are mapped, not fatal, and reshaped
+/// ranges (same values, same order) are reshaped.
 public enum CheckpointFormat {
   /// The value of the `format` metadata key.
   public static let name = "qatkit.checkpoint"
   /// The version this build writes.
-  public static let currentVersion = 2
+  public static let currentVersion = 3
   /// The versions this build reads.
-  public static let supported = 0...2
+  public static let supported = 0...3
   /// Tensor-name renames between versions: `(since version, old fragment, new fragment)`.
   public static let keyRenames: [(version: Int, old: String, new: String)] = [
     (2, ".amax", "._amax"),
@@ -61,6 +63,9 @@ public struct CheckpointHeader: Sendable {
   public var requires: [PluginRequirement]
   /// Raw metadata.
   public var metadata: [String: String]
+  /// Tensors whose shape changed since the file's version (key after renames → current
+  /// shape, same values in the same order): block ranges before version 3.
+  public var shapeMigrations: [String: [Int]] = [:]
 
   /// Reads and migrates the metadata of a safetensors file.
   ///
@@ -74,10 +79,23 @@ public struct CheckpointHeader: Sendable {
     guard let format = metadata["format"] else {
       formatVersion = 0
       modes = []
+      if metadata["producer"] == nil { producer = "plain state dict (no metadata)" }
       return
     }
     guard format == CheckpointFormat.name else {
-      throw RegistryError.checkpoint("metadata format is '\(format)', not '\(CheckpointFormat.name)'")
+      // PyTorch's `safetensors.torch.save_file` writes `{"format": "pt"}` (other frameworks
+      // "np", "tf", "flax", "mlx"): a plain state dict, format 0. Metadata that carries this
+      // format's own keys under another format name is a damaged or foreign checkpoint.
+      let ownKeys = ["format_version", "modes", "mode_history", "requires"].filter { metadata[$0] != nil }
+      guard ownKeys.isEmpty else {
+        throw RegistryError.checkpoint(
+          "metadata format is '\(format)', not '\(CheckpointFormat.name)', but it has checkpoint keys \(ownKeys); "
+            + "the file is damaged or was written by another tool")
+      }
+      formatVersion = 0
+      modes = []
+      if metadata["producer"] == nil { producer = "plain state dict (format '\(format)')" }
+      return
     }
     guard let vs = metadata["format_version"], let v = Int(vs) else {
       throw RegistryError.checkpoint("missing or non-integer format_version")
@@ -93,6 +111,34 @@ public struct CheckpointHeader: Sendable {
       modes = list.map { SavedMode(name: $0.name, plugin: "QATKit", config: $0.config, metadata: Self.migrateV1($0.metadata)) }
     default:
       modes = try Self.decode(metadata["modes"], key: "modes")
+    }
+    if v < 3 { migrateBlockRanges() }
+  }
+
+  /// Before version 3 the built-in quantizer stored static block ranges as
+  /// `[rows, blocksPerRow]`; now `[blocks, 1]` (ModelOpt). Rewrites the recorded state shapes
+  /// of `quantize` modes and notes the tensors to reshape.
+  private mutating func migrateBlockRanges() {
+    for i in modes.indices where modes[i].name == "quantize" {
+      guard case .object(var meta) = modes[i].metadata, case .object(var quantizers)? = meta["quantizers"] else { continue }
+      for (path, record) in quantizers {
+        guard case .object(var r) = record, case .object(let attributes)? = r["attributes"],
+          case .object(var state)? = r["state"], case .array(let dims)? = state["_amax"],
+          attributes["algorithm"] == nil || attributes["algorithm"] == .string("static"),
+          case .number? = attributes["blockSize"],
+          case .string(let format)? = attributes["format"], !["nvfp4", "mxfp4", "mxfp8"].contains(format)
+        else { continue }
+        let shape = dims.compactMap { d -> Int? in if case .number(let n) = d { Int(n) } else { nil } }
+        guard shape.count == dims.count, shape.count >= 1 else { continue }
+        let migrated = [shape.reduce(1, *), 1]
+        guard migrated != shape else { continue }
+        state["_amax"] = .array(migrated.map { .number(Double($0)) })
+        r["state"] = .object(state)
+        quantizers[path] = .object(r)
+        shapeMigrations[path + "._amax"] = migrated
+      }
+      meta["quantizers"] = .object(quantizers)
+      modes[i].metadata = .object(meta)
     }
   }
 

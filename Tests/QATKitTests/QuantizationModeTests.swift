@@ -115,6 +115,18 @@ struct QuantizationModeTests {
     #expect(m.namedQuantizers().map(\.0).sorted() == ["input_quantizer", "weight_quantizer"])
   }
 
+  @Test func exportedBlockScalesUseTheWeightLayout() throws {
+    // The range state is ModelOpt's `[blocks, 1]`; the exported weight_scale is `[rows, blocksPerRow]`.
+    let model = MLP([8, 4], seed: 4)
+    _ = try QuantizeMode.convert(
+      model, config: .weightsAndActivations(weights: .int(4, blockSize: 4), activations: nil), context: context([]))
+    #expect(model.layers[0].quantizer(slot: "weight_quantizer")!.stateTensors()[0].1.shape == [8, 1])
+    let url = temporaryFileURL("block-export.safetensors")
+    defer { try? FileManager.default.removeItem(at: url) }
+    try writeQuantizedSafeTensors(model, to: url)
+    #expect(try SafeTensors.open(contentsOf: url).info("fc1.weight_scale").shape == [4, 2])
+  }
+
   @Test func exportVerifiesAndWritesSafeTensors() throws {
     let model = MLP([64, 32, 10], seed: 4)
     _ = try QuantizeMode.convert(model, config: QuantizeConfig(preset: .int8).adding("fc2.weight_quantizer", QuantizerAttributes(format: .nvfp4)), context: context(batches(2)))

@@ -122,12 +122,39 @@ struct QuantizationQuantizerTests {
     pb.beginCalibration(MaxCalibrator())
     _ = pb(w)
     try pb.endCalibration()
-    #expect(pb.amax?.shape == [6, 2])
+    // ModelOpt's static block layout: one range per block of the flat tensor, `[blocks, 1]`.
+    #expect(pb.amax?.shape == [12, 1])
+    #expect(pb.amax?.scalars == (0..<12).map { b in w.scalars[(b * 4)..<(b * 4 + 4)].map(abs).max()! })
     let last = try TensorQuantizer(attributes: .int(8, axis: -1))
     last.beginCalibration(MaxCalibrator())
     _ = last(w)
     try last.endCalibration()
     #expect(last.amax?.shape == [1, 8])
+  }
+
+  @Test func preQuantScaleMultipliesTheInputFirst() throws {
+    let x = Tensor.randn([3, 4], using: &RandomGeneratorBox.rng)
+    let s: [Float] = [0.5, 2, 1, 4]
+    let q = try TensorQuantizer(attributes: .int(8))
+    try q.setAmax(Tensor(scalar: 3))
+    let plain = try TensorQuantizer(attributes: .int(8))
+    try plain.setAmax(Tensor(scalar: 3))
+    try q.setPreQuantScale(Tensor(s))
+    let scaled = Tensor(shape: x.shape, storage: x.scalars.enumerated().map { $1 * s[$0 % 4] })
+    #expect(q(x).scalars == plain(scaled).scalars)
+    #expect(try q.export(x).dequantize().scalars == q(x).scalars)
+    #expect(q.stateTensors().map(\.0) == ["_amax", "_pre_quant_scale"])
+    #expect(throws: QuantizerError.self) { try q.setPreQuantScale(Tensor([1, 0, 1, 1])) }
+    #expect(throws: QuantizerError.self) { try q.setPreQuantScale(Tensor(shape: [2, 2], storage: [1, 1, 1, 1])) }
+    let fresh = try TensorQuantizer(attributes: .int(8))
+    try fresh.allocateState(shapes: ["_amax": [], "_pre_quant_scale": [4]])
+    #expect(fresh.preQuantScale?.shape == [4])
+    #expect(throws: QuantizerError.self) { try fresh.allocateState(shapes: ["_pre_quant_scale": [2, 2]]) }
+    // The gradient reaches the input through the scale (pass-through STE times s).
+    let xg = x.copy()
+    xg.requiresGrad = true
+    q(xg).sum().backward()
+    #expect(xg.grad?.scalars == (0..<12).map { s[$0 % 4] })
   }
 
   @Test func exportRoundTripAllFormats() throws {

@@ -1,5 +1,6 @@
 import Testing
 
+import QATPluginTesting
 import QATTestSupport
 
 @testable import QATKit

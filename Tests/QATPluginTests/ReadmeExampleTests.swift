@@ -3,6 +3,7 @@ import QATKit
 import QATPluginLSQ
 import QATPlugins
 import QATRegistry
+import QATTestSupport
 import Testing
 
 /// The README's API walkthrough, compiled and run (on fewer epochs).
@@ -51,5 +52,45 @@ import Testing
     let json = try JSONValue(parsing: #"{"quantCfg": [{"quantizerName": "*weight_quantizer", "cfg": {"format": "int8", "axis": 0}}]}"#)
     let byName = try convert(MLP([64, 10]), modes: [.named("quantize", json)], registry: registry)
     #expect(byName.modeHistory.map(\.name) == ["quantize"])
+  }
+
+  /// The README's "your own data and model" walkthrough, compiled and run with the README's
+  /// settings (paths are relative to the package root in the README).
+  @Test func yourOwnDataAndModel() throws {
+    func example(_ path: String) -> URL { Examples.packageRoot.appendingPathComponent(path) }  // README: URL(fileURLWithPath:)
+    // README: begin byo
+    // A CSV with string labels: a stratified, seeded split; standardization fitted on the training rows.
+    let data = try Dataset(contentsOf: example("Examples/byo/iris.csv"), labelColumn: "species")
+    let (rawTrain, rawTest) = try data.split(testFraction: 0.2, seed: 0)
+    let scaler = Standardizer(fitting: rawTrain)
+    let (train, test) = (try scaler.transform(rawTrain), try scaler.transform(rawTest))
+
+    // FP32 → PTQ (W4 per-channel, A4) on a deep copy → QAT; the FP32 model stays as it is.
+    let fp32 = try Architecture.mlp([4, 16, 16, 3]).build(seed: 0)
+    Training.fit(fp32, data: train, epochs: 100, batchSize: 12, optimizer: Adam(fp32.parameters(), learningRate: 1e-3)) {
+      Loss.crossEntropy(fp32($0), $1)
+    }
+    let student = try fp32.copy()
+    try convert(student, modes: [.quantize(.weightsAndActivations(weights: .int(4, axis: 0), activations: .int(4)))],
+                forwardLoop: { m in for b in train.batches(size: 256) { _ = m(b.inputs) } })
+    let ptqAccuracy = Training.accuracy(student, on: test)
+    Training.fit(student, data: train, epochs: 33, batchSize: 12, optimizer: Adam(student.parameters(), learningRate: 1e-4)) {
+      Loss.crossEntropy(student($0), $1)
+    }
+    print("classes:", data.labelNames!, "FP32:", Training.accuracy(fp32, on: test),
+          "PTQ:", ptqAccuracy, "QAT:", Training.accuracy(student, on: test))
+
+    // A model PyTorch trained: its layers listed in PyTorch's names, weights loaded strictly by name.
+    let cnn = try Architecture(contentsOf: example("Examples/byo/cnn_seq_digits.json"))
+      .load(weights: example("Examples/byo/cnn_seq_digits.safetensors"))
+    let images = try Digits.load().test.shaped([1, 8, 8])        // batches are [N, 1, 8, 8]
+    print("PyTorch CNN:", Training.accuracy(cnn, on: images))
+    // README: end byo
+    #expect(data.labelNames == ["setosa", "versicolor", "virginica"])
+    #expect(Training.accuracy(fp32, on: test) > 0.9)
+    #expect(Training.accuracy(student, on: test) > 0.85)
+    struct Expected: Decodable { struct M: Decodable { let test_accuracy: Double }; let cnn_seq_digits: M }
+    let e = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: example("Examples/byo/expected.json")))
+    #expect(abs(Double(Training.accuracy(cnn, on: images)) - e.cnn_seq_digits.test_accuracy) < 1e-6)
   }
 }

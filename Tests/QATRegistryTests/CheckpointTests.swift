@@ -29,6 +29,33 @@ import Testing
     #expect(try inspectCheckpoint(at: fixtures().appendingPathComponent("mlp_digits_fp32.safetensors")).formatVersion == 0)
   }
 
+  /// PyTorch's `safetensors.torch.save_file` writes `{"format": "pt"}`: a plain state dict.
+  @Test func stateDictWithPyTorchFormatMetadataReadsAsVersion0() throws {
+    let source = MLP([4, 6, 3], seed: 11)
+    let url = tempURL("pt.safetensors")
+    try source.saveSafeTensors(to: url, metadata: ["format": "pt"])
+    let fresh = MLP([4, 6, 3], seed: 12)
+    try restore(fresh, from: url)
+    #expect(outputs(fresh) == outputs(source))
+    let summary = try inspectCheckpoint(at: url)
+    #expect(summary.formatVersion == 0)
+    #expect(summary.modes.isEmpty)
+    #expect(summary.producer.contains("'pt'"))
+    // Another format name that carries this format's keys is damaged, not plain.
+    let odd = tempURL("odd.safetensors")
+    try source.saveSafeTensors(to: odd, metadata: ["format": "pt", "format_version": "2"])
+    #expect { try inspectCheckpoint(at: odd) } throws: { "\($0)".contains("format_version") }
+  }
+
+  @Test func extraMetadataIsStoredAndReservedKeysAreRefused() throws {
+    let m = MLP([4, 6, 3], seed: 2)
+    let url = tempURL("extra.safetensors")
+    try save(m, to: url, metadata: ["tool.architecture": "{}"])
+    #expect(try SafeTensorsFile(contentsOf: url).metadata["tool.architecture"] == "{}")
+    try restore(MLP([4, 6, 3]), from: url)
+    #expect { try save(m, to: tempURL("bad.safetensors"), metadata: ["modes": "[]"]) } throws: { "\($0)".contains("reserved") }
+  }
+
   @Test func missingPluginIsNamed() throws {
     let r = try testRegistry()
     let m = MLP([4, 6, 3])
@@ -38,8 +65,9 @@ import Testing
     #expect {
       try restore(MLP([4, 6, 3]), from: url, registry: .builtin)
     } throws: { e in
-      guard case RegistryError.missingPlugin(let mode, let plugin) = e else { return false }
-      return mode == "test_scale" && plugin == "TestPlugin" && "\(e)".contains("register(TestPluginPlugin.self)") == false || true
+      guard case RegistryError.missingPlugin(let kind, let name, let plugin) = e else { return false }
+      return kind == .mode && name == "test_scale" && plugin == "TestPlugin"
+        && "\(e)".contains("the checkpoint needs the mode 'test_scale' from plugin 'TestPlugin'")
     }
   }
 

@@ -40,6 +40,34 @@ import Testing
     #expect(try inspectCheckpoint(at: url).formatVersion == version)
   }
 
+  /// A version-2 checkpoint with static INT4 block ranges (`[rows, blocksPerRow]` then,
+  /// `[blocks, 1]` now, as ModelOpt) restores with the ranges reshaped and the same outputs;
+  /// saving it again writes the current layout.
+  @Test func blockRangesFromFormat2Migrate() throws {
+    struct BlockExpected: Codable { var input: [Float]; var outputs: [Float] }
+    let url = fixtures().appendingPathComponent("formats/mlp-int4block-v2.safetensors")
+    let expected = try JSONDecoder().decode(
+      BlockExpected.self, from: Data(contentsOf: fixtures().appendingPathComponent("formats/mlp-int4block-expected.json")))
+    let raw = try SafeTensorsFile(contentsOf: url)
+    #expect(try raw.info("fc1.weight_quantizer._amax").shape == [8, 2])
+    let m = MLP([8, 8, 4], seed: 0)
+    try restore(m, from: url)
+    let state = Dictionary(uniqueKeysWithValues: m.stateDict())
+    #expect(state["fc1.weight_quantizer._amax"]?.shape == [16, 1])
+    #expect(state["fc2.weight_quantizer._amax"]?.shape == [8, 1])
+    #expect(state["fc1.weight_quantizer._amax"]?.scalars == (try raw.floats("fc1.weight_quantizer._amax")))
+    let input = try Tensor(expected.input, shape: [5, 8])
+    let outputs = Tensor.withoutGrad { m(input).scalars }
+    #expect(outputs.count == expected.outputs.count)
+    #expect(zip(outputs, expected.outputs).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+    let again = tempURL("block-v3.safetensors")
+    try save(m, to: again)
+    #expect(try SafeTensorsFile(contentsOf: again).info("fc1.weight_quantizer._amax").shape == [16, 1])
+    let fresh = MLP([8, 8, 4], seed: 0)
+    try restore(fresh, from: again)
+    #expect(Tensor.withoutGrad { fresh(input).scalars } == outputs)
+  }
+
   /// Today's writer reproduces the committed current-version file byte for byte, so format
   /// changes are deliberate.
   @Test func currentWriterMatchesCommittedFixture() throws {
@@ -58,6 +86,11 @@ import Testing
     let dest = sourceDir.appendingPathComponent("mlp-int8-v\(CheckpointFormat.currentVersion).safetensors")
     try? FileManager.default.removeItem(at: dest)
     try FileManager.default.copyItem(at: current, to: dest)
+    let outputs = Tensor.withoutGrad { m(input).scalars }
+    try JSONEncoder().encode(Expected(outputs: outputs)).write(to: sourceDir.appendingPathComponent("mlp-int8-expected.json"))
+    // Released fixtures are never rewritten (their bytes are what older writers produced).
+    let v1 = sourceDir.appendingPathComponent("mlp-int8-v1.safetensors")
+    guard !FileManager.default.fileExists(atPath: v1.path) else { return }
     // Version 1 layout: `mode_history` metadata and `.amax` tensor names.
     let history = m.modeHistory.map { SavedModeV1(name: $0.name, config: $0.config, metadata: $0.metadata) }
     let text = String(decoding: try JSONEncoder().encode(history), as: UTF8.self)
@@ -67,7 +100,5 @@ import Testing
     try SafeTensors.write(
       floats: tensors, metadata: ["format": CheckpointFormat.name, "format_version": "1", "producer": "QATKit 0.0 (format 1)", "mode_history": text],
       to: sourceDir.appendingPathComponent("mlp-int8-v1.safetensors"))
-    let outputs = Tensor.withoutGrad { m(input).scalars }
-    try JSONEncoder().encode(Expected(outputs: outputs)).write(to: sourceDir.appendingPathComponent("mlp-int8-expected.json"))
   }
 }

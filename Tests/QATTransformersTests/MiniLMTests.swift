@@ -7,7 +7,7 @@ import QATRegistry
 import QATTestSupport
 import QATTransformers
 
-/// The real all-MiniLM-L6-v2, when present (`Scripts/fetch-minilm.sh`, or `$QATKIT_MINILM_DIR`;
+/// The real all-MiniLM-L6-v2, when present (`scripts/fetch-minilm.sh`, or `$QATKIT_MINILM_DIR`;
 /// `.ci/run` fetches it). Without it these tests are skipped with the reason.
 enum MiniLMFixture {
   static let directory = MiniLM.locate()
@@ -55,7 +55,7 @@ struct MiniLMTests {
     let probe = tokenizer.batch(["Escape all special characters.", "Read it."]).packed
     let registry = InTreePlugins.registry
     let model = try BertModel.load(directory: dir)
-    try convert(model, modes: [.quantize(BertQuantization.config(.w4a8, learnedRanges: true))], registry: registry,
+    try convert(model, modes: [.quantize(BertQuantization.config(.int8, learnedRanges: true))], registry: registry,
                 forwardLoop: { m in _ = m(calibration) })
     // A training step moves the learned ranges away from their calibrated values.
     let ranges = model.namedParameters().filter { $0.0.hasSuffix("_quantizer._amax") }

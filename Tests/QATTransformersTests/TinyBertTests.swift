@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 import QATKit
+import QATPluginTesting
 import QATTestSupport
 import QATTransformers
 

@@ -24,10 +24,12 @@ public final class LSQQuantizer: Quantizer {
   private let minBound: Float, maxBound: Float
   private let gradScaleEnabled: Bool
 
-  /// Options under `algorithmOptions`.
-  public struct Options: Codable, Sendable {
+  /// Options under `algorithmOptions` (absent keys take these defaults).
+  public struct Options: PluginOptions {
     /// Apply LSQ's gradient scale `1/√(n·maxBound)` (default true).
     public var gradScale: Bool = true
+    /// The defaults.
+    public init() {}
   }
 
   /// Creates the quantizer.
@@ -37,7 +39,7 @@ public final class LSQQuantizer: Quantizer {
     guard case .int(let bits, let signed) = attributes.format else {
       throw QuantizerError.stateMismatch("lsq supports integer formats, not \(attributes.format)")
     }
-    let options = try attributes.algorithmOptions.map { try $0.decode(Options.self, context: "lsq options") } ?? Options()
+    let options = try attributes.decodeAlgorithmOptions(Options.self)
     self.attributes = attributes
     isEnabled = attributes.enable
     let mb = Float((1 << (bits - (signed ? 1 : 0))) - 1)

@@ -28,6 +28,7 @@ public final class PACTQuantizer: Quantizer {
     guard attributes.granularity == .perTensor else {
       throw QuantizerError.stateMismatch("pact learns one clipping level per tensor; remove axis/blockSize")
     }
+    _ = try attributes.decodeAlgorithmOptions(NoOptions.self)
     self.attributes = attributes
     isEnabled = attributes.enable
     signed = s

@@ -1,5 +1,16 @@
 /// Per-feature standardization `(x - mean) / std`, computed in `Float` as scikit-learn's
 /// `StandardScaler.transform` does on a float32 array: `Float(x - mean) / std`.
+///
+/// Fit it on the training samples only and apply it to both parts, so no statistic of the
+/// test samples leaks into training:
+///
+/// ```swift
+/// let (rawTrain, rawTest) = try data.split(testFraction: 0.2, seed: 0)
+/// let scaler = Standardizer(fitting: rawTrain)
+/// let (train, test) = (try scaler.transform(rawTrain), try scaler.transform(rawTest))
+/// ```
+///
+/// Sample shapes and label names are kept.
 public struct Standardizer: Sendable, Codable, Equatable {
   /// Per-feature means.
   public let mean: [Float]
@@ -33,6 +44,6 @@ public struct Standardizer: Sendable, Codable, Equatable {
     guard d == mean.count else { throw DataError.shape("standardizer has \(mean.count) features, data \(d)") }
     var out = data.features
     for i in 0..<data.count { for j in 0..<d { out[i * d + j] = (out[i * d + j] - mean[j]) / std[j] } }
-    return try Dataset(features: out, labels: data.labels, featureCount: d)
+    return try data.replacingFeatures(out)
   }
 }

@@ -2,9 +2,9 @@
 ///
 /// Encoding rounds to nearest, ties to even. Implemented with integer and power-of-two
 /// arithmetic only, so results are identical on every platform.
-enum Minifloat {
+package enum Minifloat {
   /// A binary floating-point format narrower than `Float`.
-  struct Format {
+  package struct Format {
     let exponentBits: Int
     let mantissaBits: Int
     let bias: Int
@@ -21,17 +21,17 @@ enum Minifloat {
     var infinityBits: UInt32 { ((1 << UInt32(exponentBits)) - 1) << UInt32(mantissaBits) }
   }
 
-  static let half = Format(
+  package static let half = Format(
     exponentBits: 5, mantissaBits: 10, bias: 15, hasInfinity: true, maxFinite: 65504, maxBits: 0x7BFF,
     nanBits: 0x7E00)
-  static let e5m2 = Format(
+  package static let e5m2 = Format(
     exponentBits: 5, mantissaBits: 2, bias: 15, hasInfinity: true, maxFinite: 57344, maxBits: 0x7B, nanBits: 0x7E)
-  static let e4m3fn = Format(
+  package static let e4m3fn = Format(
     exponentBits: 4, mantissaBits: 3, bias: 7, hasInfinity: false, maxFinite: 448, maxBits: 0x7E, nanBits: 0x7F)
 
   /// Encodes `x` in `format`, rounding to nearest even. Overflow gives infinity (IEEE-like
   /// formats) or saturates to the largest finite value (E4M3FN); NaN gives `format.nanBits`.
-  static func encode(_ x: Float, _ format: Format) -> UInt32 {
+  package static func encode(_ x: Float, _ format: Format) -> UInt32 {
     if x.isNaN { return format.nanBits }
     let sign: UInt32 = x.sign == .minus ? format.signBit : 0
     let magnitude = x.magnitude
@@ -55,7 +55,7 @@ enum Minifloat {
   }
 
   /// Decodes `bits` of `format` exactly.
-  static func decode(_ bits: UInt32, _ format: Format) -> Float {
+  package static func decode(_ bits: UInt32, _ format: Format) -> Float {
     let mantissaMask: UInt32 = (1 << UInt32(format.mantissaBits)) - 1
     let exponentMask: UInt32 = (1 << UInt32(format.exponentBits)) - 1
     let negative = bits & format.signBit != 0

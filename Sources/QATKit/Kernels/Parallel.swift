@@ -23,8 +23,24 @@ package struct SendableConstPointer<T>: @unchecked Sendable {
 
 /// Splitting of data-parallel loops over the machine's cores.
 package enum Parallel {
-  /// Active processor count, read once.
-  package static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+  /// Threads the parallel kernels use (the caller's included), read once: `QATKIT_THREADS` from
+  /// the environment when set (at least 1, at most the active processor count); otherwise the
+  /// active processor count divided among the processes an MPI launcher started on this node
+  /// (`OMPI_COMM_WORLD_LOCAL_SIZE`, `MPI_LOCALNRANKS`), so `mpirun -np 2` on 2 cores runs one
+  /// thread per rank instead of oversubscribing; otherwise the active processor count.
+  package static let cores = threadCount(
+    environment: ProcessInfo.processInfo.environment, processors: ProcessInfo.processInfo.activeProcessorCount)
+
+  /// The thread count for `environment` on a machine with `processors` active processors (see
+  /// ``cores``).
+  package static func threadCount(environment: [String: String], processors: Int) -> Int {
+    let available = max(1, processors)
+    if let text = environment["QATKIT_THREADS"], let n = Int(text), n >= 1 { return min(n, available) }
+    for key in ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"] {
+      if let text = environment[key], let local = Int(text), local > 1 { return max(1, available / local) }
+    }
+    return available
+  }
 
   /// Calls `body` on disjoint ranges covering `0..<count`, in parallel when the work is large.
   ///

@@ -28,6 +28,11 @@ open class Conv2d: Module {
   /// Input, weight and output quantizer slots.
   open override class var quantizerSlotNames: [String] { ["input_quantizer", "weight_quantizer", "output_quantizer"] }
 
+  /// A new convolution of the same shape, stride, padding and bias. Subclasses override it.
+  open override func emptyCopy() throws -> Module {
+    Conv2d(weight.shape[1], weight.shape[0], kernel: weight.shape[2], stride: stride, padding: padding, bias: bias != nil)
+  }
+
   /// `[N, in, H, W]` → `[N, out, H', W']`.
   open override func forward(_ x: Tensor) -> Tensor {
     let xq = quantize(x, slot: "input_quantizer")

@@ -20,6 +20,9 @@ public final class Embedding: Module {
   /// Weight and output quantizer slots.
   public override class var quantizerSlotNames: [String] { ["weight_quantizer", "output_quantizer"] }
 
+  /// A new table of the same size.
+  public override func emptyCopy() throws -> Module { Embedding(weight.shape[0], weight.shape[1]) }
+
   /// `indices [...]` → `[..., dim]`. Indices must be integers in `0..<vocab`.
   public override func forward(_ indices: Tensor) -> Tensor {
     let ids = indices.storage.map { Int($0) }

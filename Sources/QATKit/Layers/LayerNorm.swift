@@ -14,6 +14,9 @@ public final class LayerNorm: Module {
     self.eps = eps
   }
 
+  /// A new layer of the same size and eps.
+  public override func emptyCopy() throws -> Module { LayerNorm(weight.count, eps: eps) }
+
   /// Normalizes `x [..., dim]`.
   public override func forward(_ x: Tensor) -> Tensor { x.layerNorm(gamma: weight, beta: bias, eps: eps) }
 }

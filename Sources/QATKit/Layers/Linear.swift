@@ -33,6 +33,9 @@ open class Linear: Module {
   /// Input, weight and output quantizer slots.
   open override class var quantizerSlotNames: [String] { ["input_quantizer", "weight_quantizer", "output_quantizer"] }
 
+  /// A new layer of the same size (and bias). Subclasses override it.
+  open override func emptyCopy() throws -> Module { Linear(inFeatures, outFeatures, bias: bias != nil) }
+
   /// `x [..., in]` → `[..., out]`.
   open override func forward(_ x: Tensor) -> Tensor {
     let xq = quantize(x, slot: "input_quantizer")

@@ -31,6 +31,9 @@ public final class MultiHeadAttention: Module {
     ["q_bmm_quantizer", "k_bmm_quantizer", "p_bmm_quantizer", "v_bmm_quantizer"]
   }
 
+  /// A new attention layer with the same width and heads.
+  public override func emptyCopy() throws -> Module { MultiHeadAttention(dim: query.inFeatures, heads: heads) }
+
   /// `[B, T, D]` → `[B, T, D]`.
   public override func forward(_ x: Tensor) -> Tensor {
     let (b, t, d) = (x.shape[0], x.shape[1], x.shape[2])

@@ -22,12 +22,18 @@ public enum Loss {
     return (d * d).mean()
   }
 
-  /// Distillation KL divergence `KL(softmax(t/T) ‖ softmax(s/T)) · T²`, summed over classes and
-  /// averaged over rows (PyTorch `kl_div(..., reduction="batchmean")` on rows of the last
-  /// axis). The teacher side is treated as a constant. With `mask` (one value per row,
-  /// 0 or 1), rows with 0 are excluded and the mean is over the kept rows.
+  /// Distillation KL divergence `KL(softmax(t/T) ‖ softmax(s/T)) · T²`. The teacher side is
+  /// treated as a constant.
+  ///
+  /// With the default ``KLReduction/batchMean`` the terms are summed over classes (the last
+  /// axis) and averaged over rows, the per-sample KL divergence (PyTorch `kl_div(...,
+  /// reduction="batchmean")` on rows of the last axis); ``KLReduction/mean`` averages over
+  /// rows × classes, ModelOpt 0.47's `LogitsDistillationLoss` (`reduction="mean"`), which is
+  /// the per-sample value divided by the class count. With `mask` (one value per row, 0 or 1),
+  /// rows with 0 are excluded and the mean is over the kept rows.
   public static func klDivergence(
-    student: Tensor, teacher: Tensor, temperature: Float = 1, mask: [Float]? = nil
+    student: Tensor, teacher: Tensor, temperature: Float = 1, mask: [Float]? = nil,
+    reduction: KLReduction = .batchMean
   ) -> Tensor {
     precondition(student.shape == teacher.shape, "klDivergence: student \(student.shape) vs teacher \(teacher.shape)")
     let c = student.shape.last ?? 1
@@ -43,6 +49,7 @@ public enum Loss {
       perRow = perRow * Tensor(shape: [rows], storage: mask)
       denom = Swift.max(mask.reduce(0, +), 1)
     }
+    if reduction == .mean { denom *= Float(Swift.max(c, 1)) }
     return perRow.sum() * (temperature * temperature / denom)
   }
 

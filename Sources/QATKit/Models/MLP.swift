@@ -24,6 +24,9 @@ public final class MLP: Module {
     throw ModuleError.notReplaceable(name)
   }
 
+  /// A new MLP with the same sizes.
+  public override func emptyCopy() throws -> Module { MLP([layers[0].inFeatures] + layers.map(\.outFeatures)) }
+
   /// Logits for `x [N, sizes[0]]`.
   public override func forward(_ x: Tensor) -> Tensor {
     var h = x

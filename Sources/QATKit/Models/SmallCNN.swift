@@ -15,6 +15,9 @@ public final class SmallCNN: Module {
     fc = Linear(16 * 2 * 2, classes, seed: seed &+ 2)
   }
 
+  /// A new network with the same number of classes.
+  public override func emptyCopy() throws -> Module { SmallCNN(classes: fc.outFeatures) }
+
   /// Accepts `[N, 64]` (reshaped to 8×8) or `[N, 1, 8, 8]`.
   public override func forward(_ x: Tensor) -> Tensor {
     let img = x.rank == 2 ? x.reshapedUnchecked([x.shape[0], 1, 8, 8]) : x

@@ -21,6 +21,11 @@ public final class TransformerEncoderBlock: Module {
     fc2 = Linear(hidden, dim, seed: seed &+ 11)
   }
 
+  /// A new block with the same width, heads and MLP size.
+  public override func emptyCopy() throws -> Module {
+    TransformerEncoderBlock(dim: fc1.inFeatures, heads: attention.heads, hidden: fc1.outFeatures)
+  }
+
   /// `[B, T, D]` → `[B, T, D]`.
   public override func forward(_ x: Tensor) -> Tensor {
     let h = x + attention(norm1(x))
@@ -52,6 +57,11 @@ public final class DigitsTransformer: Module {
     block = TransformerEncoderBlock(dim: dim, heads: heads, hidden: 2 * dim, seed: seed &+ 20)
     norm = LayerNorm(dim)
     head = Linear(dim, classes, seed: seed &+ 30)
+  }
+
+  /// A new model with the same width, heads and classes.
+  public override func emptyCopy() throws -> Module {
+    DigitsTransformer(dim: embed.outFeatures, heads: block.attention.heads, classes: head.outFeatures)
   }
 
   /// `[N, 64]` → logits `[N, classes]`.

@@ -28,6 +28,13 @@ extension Module {
     }
   }
 
+  /// Buffers (saved, never trained: BatchNorm's running statistics) with dotted paths.
+  public func namedBuffers() -> [(String, Tensor)] {
+    namedModules().flatMap { path, m in
+      m.ownBuffers().map { (path.isEmpty ? $0.0 : "\(path).\($0.0)", $0.1) }
+    }
+  }
+
   /// All parameters (see ``namedParameters()``).
   public func parameters() -> [Tensor] { namedParameters().map(\.1) }
 

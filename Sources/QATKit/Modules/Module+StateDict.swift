@@ -1,10 +1,11 @@
 extension Module {
-  /// Every tensor of the model by dotted path: parameters and quantizer state
-  /// (`fc1.weight`, `fc1.weight_quantizer._amax`), in PyTorch / ModelOpt naming.
+  /// Every tensor of the model by dotted path: parameters, buffers and quantizer state
+  /// (`fc1.weight`, `bn.running_mean`, `fc1.weight_quantizer._amax`), in PyTorch / ModelOpt
+  /// naming.
   public func stateDict() -> [(String, Tensor)] {
     namedModules().flatMap { path, m -> [(String, Tensor)] in
       let prefix = path.isEmpty ? "" : path + "."
-      let own = m.ownParameters().map { (prefix + $0.0, $0.1) }
+      let own = (m.ownParameters() + m.ownBuffers()).map { (prefix + $0.0, $0.1) }
       let quant = m.quantizerSlots.flatMap { slot in
         slot.quantizer.stateTensors().map { (prefix + slot.name + "." + $0.0, $0.1) }
       }
@@ -31,6 +32,6 @@ extension Module {
       throw ModuleError.stateMismatch(
         missing: strict ? missing : [], unexpected: strict ? unexpected : [], misShaped: misShaped)
     }
-    for (k, t) in own { if let v = state[k] { t.assign(values: v.storage) } }
+    for (k, t) in own { if let v = state[k] { t.storage = v.storage } }
   }
 }

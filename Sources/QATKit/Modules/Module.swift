@@ -71,6 +71,11 @@ open class Module {
   /// reflection cannot see.
   open func ownParameters() -> [(String, Tensor)] { reflectedParameters() }
 
+  /// This module's own buffers: state tensors that are saved and loaded with the model but
+  /// never trained (BatchNorm's running statistics), in PyTorch's buffer naming. Empty by
+  /// default; a module that has buffers also overrides ``ownParameters()`` to leave them out.
+  open func ownBuffers() -> [(String, Tensor)] { [] }
+
   /// The direct children with their names (`[Module]` properties expand to `name.0`, ...).
   open func children() -> [(String, Module)] { reflectedChildren() }
 
@@ -80,6 +85,20 @@ open class Module {
   ///   ``ModuleError/typeMismatch(_:)`` when `module` does not fit the declared type.
   open func replaceChild(named name: String, with module: Module) throws {
     try reflectedReplaceChild(named: name, with: module)
+  }
+
+  /// A new module of the same type and configuration (sizes, options), with its own
+  /// parameters whose values do not matter: ``copy(environment:)`` builds the structure with
+  /// this and then copies every value. Containers build their children with the children's
+  /// own `emptyCopy()`.
+  ///
+  /// Every layer and model in QATKit implements it; override it in your own modules (a
+  /// subclass that inherits its parent's `emptyCopy()` is reported, not silently copied as the
+  /// parent type).
+  ///
+  /// - Throws: ``ModuleError/notCopyable(_:)`` by default.
+  open func emptyCopy() throws -> Module {
+    throw ModuleError.notCopyable("\(type(of: self)) does not implement emptyCopy(); override it to build an instance with the same configuration")
   }
 
   // MARK: Quantizer slots

@@ -8,6 +8,8 @@ public enum ModuleError: Error, Equatable, CustomStringConvertible {
   case notReplaceable(String)
   /// A state dict does not match the module: every problem, listed together.
   case stateMismatch(missing: [String], unexpected: [String], misShaped: [String])
+  /// The module cannot be copied (``Module/copy(environment:)``); says why.
+  case notCopyable(String)
 
   /// A message naming the problem and what to do.
   public var description: String {
@@ -24,6 +26,7 @@ public enum ModuleError: Error, Equatable, CustomStringConvertible {
       if !unexpected.isEmpty { parts.append("unexpected keys: \(unexpected.joined(separator: ", "))") }
       if !misShaped.isEmpty { parts.append("mis-shaped: \(misShaped.joined(separator: "; "))") }
       return "state dict does not match the model: " + parts.joined(separator: "; ")
+    case .notCopyable(let m): return "cannot copy the model: \(m)"
     }
   }
 }

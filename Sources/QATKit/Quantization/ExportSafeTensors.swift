@@ -38,7 +38,13 @@ public func writeQuantizedSafeTensors(_ model: Module, to url: URL) throws {
       let scale = path + "_scale"
       switch q.format {
       case .int, .e4m3, .e5m2:
-        tensors.append((scale, .f32, q.amaxShape, DType.f32.encode(q.scales)))
+        // Block ranges as `[..., lastDim / block]` (ModelOpt's weight_scale layout), others as `_amax`.
+        var shape = q.amaxShape
+        if case .perBlock(let b) = q.granularity, var s = Optional(q.shape), !s.isEmpty {
+          s[s.count - 1] /= b
+          shape = s
+        }
+        tensors.append((scale, .f32, shape, DType.f32.encode(q.scales)))
       case .nvfp4:
         tensors.append((scale, .f8E4M3, q.blockScaleShape, q.blockScaleCodes))
         tensors.append((path + "_scale_2", .f32, [], DType.f32.encode([q.globalScale ?? 0])))

@@ -119,7 +119,12 @@ package enum QuantCodec {
       for k in 0..<blocks {
         var bm: Float = 0
         for j in 0..<b where x[k * b + j].isFinite { bm = Swift.max(bm, Swift.abs(x[k * b + j])) }
-        guard bm > 0 else { continue }
+        guard bm > 0 else {
+          // An all-zero block: ModelOpt's NVFP4QTensor writes block scale 1.0 (its codes are 0).
+          codes[k] = 0x38
+          factors[k] = gs
+          continue
+        }
         let pre = Swift.max(Swift.min(bm / six, 448), 1.0 / 512)
         let code = UInt8(Minifloat.encode(pre, Minifloat.e4m3fn))
         let s = Minifloat.decode(UInt32(code), Minifloat.e4m3fn) * gs

@@ -85,6 +85,18 @@ public enum QuantizeMode: Mode {
     return out
   }
 
+  /// Builds the quantizer at `path` with the factory of its algorithm. A ``ConfigError`` from
+  /// the factory names a key of the attributes (`algorithmOptions.treshold`, `format`); it is
+  /// reported under the quantizer's path (`fc1.weight_quantizer.algorithmOptions.treshold`).
+  package static func makeQuantizer(
+    _ attributes: QuantizerAttributes, path: String, environment: QuantizationEnvironment
+  ) throws -> any Quantizer {
+    let factory = try environment.quantizerFactory(attributes.algorithm, path: path)
+    do { return try factory(attributes) } catch let e as ConfigError {
+      throw e.prefixed(path, context: "quantize config")
+    }
+  }
+
   /// The parameter a slot named `<name>_quantizer` reads (`weight_quantizer` → `weight`).
   package static func parameter(of module: Module, slot: String) -> Tensor? {
     guard slot.hasSuffix("_quantizer") else { return nil }
@@ -99,13 +111,15 @@ public enum QuantizeMode: Mode {
     // Build everything before touching the model.
     var built: [(Planned, any Quantizer, (any Calibrator)?)] = []
     for p in planned {
-      let q = try env.quantizerFactory(p.attributes.algorithm, path: p.path)(p.attributes)
+      let q = try makeQuantizer(p.attributes, path: p.path, environment: env)
       var cal: (any Calibrator)? = nil
       if q.isEnabled, q.needsCalibration {
+        let factory = try env.calibratorFactory(p.attributes.calibrator, path: p.path)
         do {
-          cal = try env.calibratorFactory(p.attributes.calibrator, path: p.path)(p.attributes.calibratorOptions)
+          cal = try factory(p.attributes.calibratorOptions)
         } catch let e as ConfigError {
-          throw ConfigError.invalidValue("quantize config", path: "\(p.path).calibratorOptions", e.description)
+          // Calibrator factories report paths inside their options.
+          throw e.prefixed("\(p.path).calibratorOptions", context: "quantize config")
         }
       }
       built.append((p, q, cal))
@@ -116,7 +130,7 @@ public enum QuantizeMode: Mode {
     let previous = built.map { ($0.0.module, $0.0.slot, $0.0.module.quantizer(slot: $0.0.slot)) }
     for (p, q, _) in built { p.module.setQuantizer(q, slot: p.slot) }
     do {
-      try calibrate(model, built, loop: context.forwardLoop)
+      try calibrate(model, built, loop: context.forwardLoop, communicator: context[CommunicatorKey.self])
     } catch {
       for (m, s, q) in previous { m.setQuantizer(q, slot: s) }
       throw error
@@ -125,7 +139,8 @@ public enum QuantizeMode: Mode {
   }
 
   private static func calibrate(
-    _ model: Module, _ built: [(Planned, any Quantizer, (any Calibrator)?)], loop: ((Module) throws -> Void)?
+    _ model: Module, _ built: [(Planned, any Quantizer, (any Calibrator)?)], loop: ((Module) throws -> Void)?,
+    communicator: (any Communicator)?
   ) throws {
     let weights = built.filter { $0.2 != nil && $0.0.parameter != nil }
     let activations = built.filter { $0.2 != nil && $0.0.parameter == nil }
@@ -135,11 +150,14 @@ public enum QuantizeMode: Mode {
       try end(q, path: p.path)
     }
     guard !activations.isEmpty, let loop else { return }
+    // Data-parallel: every rank observes its shard; the statistics combine before the ranges.
+    let distributed = try distributedCalibrators(activations, communicator: communicator)
     let wasTraining = model.training
     // Every other quantizer observes nothing and stays the identity during calibration.
     let others = built.filter { b in b.1.isEnabled && !activations.contains { $0.0.path == b.0.path } }.map(\.1)
     for q in others { q.isEnabled = false }
     for (_, q, cal) in activations { q.beginCalibration(cal!) }
+    if let communicator { for c in distributed { c.beginDistributed(communicator) } }
     model.eval()
     defer {
       model.train(wasTraining)
@@ -151,11 +169,38 @@ public enum QuantizeMode: Mode {
       for (_, q, _) in activations { try? q.endCalibration() }
       throw QuantizerError.calibrationFailed(path: "<forward loop>", "\(error)")
     }
+    if let communicator {
+      do {
+        for c in distributed { try c.reduce(over: communicator) }
+      } catch {
+        for (_, q, _) in activations { try? q.endCalibration() }
+        throw error
+      }
+    }
     var firstError: (any Error)?
     for (p, q, _) in activations {
       do { try end(q, path: p.path) } catch { if firstError == nil { firstError = error } }
     }
     if let firstError { throw firstError }
+  }
+
+  /// The activation calibrators as ``DistributedCalibrator``s when `communicator` has more than
+  /// one rank (empty otherwise).
+  ///
+  /// - Throws: ``CommunicatorError/unsupported(_:)`` naming the first calibrator that cannot
+  ///   combine statistics across ranks.
+  private static func distributedCalibrators(
+    _ activations: [(Planned, any Quantizer, (any Calibrator)?)], communicator: (any Communicator)?
+  ) throws -> [any DistributedCalibrator] {
+    guard let communicator, communicator.size > 1 else { return [] }
+    return try activations.map { p, _, cal in
+      guard let d = cal as? any DistributedCalibrator else {
+        throw CommunicatorError.unsupported(
+          "\(p.path): calibrator '\(p.attributes.calibrator)' cannot combine statistics across \(communicator.size) "
+            + "processes (it does not conform to DistributedCalibrator); use max, percentile, mse or entropy, or calibrate in one process")
+      }
+      return d
+    }
   }
 
   private static func end(_ q: any Quantizer, path: String) throws {
@@ -202,7 +247,7 @@ public enum QuantizeMode: Mode {
           "quantize metadata", path: path,
           "the model has no quantizer slot '\(path)'; its quantizer paths are: \(env.quantizerPaths(of: model).joined(separator: ", "))")
       }
-      let q = try env.quantizerFactory(record.attributes.algorithm, path: path)(record.attributes)
+      let q = try makeQuantizer(record.attributes, path: path, environment: env)
       try q.allocateState(shapes: record.state)
       built.append((m, slot, q))
     }

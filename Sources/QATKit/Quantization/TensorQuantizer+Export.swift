@@ -1,11 +1,16 @@
 extension TensorQuantizer {
-  /// The codes and scales of `x` under this quantizer's current range (static, or computed
-  /// from `x` when dynamic); ``QuantizedTensor/dequantize()`` equals `self(x)`.
+  /// The codes and scales of `input` (times ``preQuantScale`` when set) under this
+  /// quantizer's current range (static, or computed from the input when dynamic);
+  /// ``QuantizedTensor/dequantize()`` equals `self(input)`.
   ///
   /// - Throws: ``QuantizerError/exportUnsupported(_:)`` when the quantizer is disabled or the
   ///   block size does not divide the last dimension.
-  public func export(_ x: Tensor) throws -> QuantizedTensor {
+  public func export(_ input: Tensor) throws -> QuantizedTensor {
     guard isEnabled else { throw QuantizerError.exportUnsupported("the quantizer is disabled") }
+    if let p = preQuantScale, input.shape.last != p.count {
+      throw QuantizerError.exportUnsupported("pre_quant_scale has \(p.count) factors, the tensor's last axis \(input.shape.last ?? 0)")
+    }
+    let x = Tensor.withoutGrad { scaledInput(input) }
     let shape = x.shape
     if let b = attributes.effectiveBlockSize, (shape.last ?? 1) % b != 0 {
       throw QuantizerError.exportUnsupported("block size \(b) does not divide the last dimension of \(shape)")

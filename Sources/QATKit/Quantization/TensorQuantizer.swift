@@ -10,6 +10,9 @@
 ///   it unchanged (ModelOpt disables quantization during calibration).
 /// - NVFP4's `_amax` is the per-tensor (global) range; its block scales come from each input.
 ///   MX formats have no `_amax`.
+/// - An optional ``preQuantScale`` (ModelOpt's `_pre_quant_scale`, from SmoothQuant / AWQ)
+///   multiplies the input along its last axis before it is observed or quantized. Unlike
+///   ModelOpt it applies only while the quantizer is enabled (a disabled slot is the identity).
 public final class TensorQuantizer: Quantizer {
   /// The attributes.
   public let attributes: QuantizerAttributes
@@ -17,6 +20,8 @@ public final class TensorQuantizer: Quantizer {
   public var isEnabled: Bool
   /// The calibrated range (`_amax`), `nil` for dynamic ranges or before calibration.
   public private(set) var amax: Tensor?
+  /// Per-input-channel factors applied before quantizing (`_pre_quant_scale`), or `nil`.
+  public private(set) var preQuantScale: Tensor?
   /// NaN / ±Inf values the last calibration skipped.
   public private(set) var calibrationNonFiniteCount = 0
   private var calibrator: (any Calibrator)?
@@ -58,8 +63,33 @@ public final class TensorQuantizer: Quantizer {
     amax = value.detach()
   }
 
-  /// `[("_amax", amax)]` once a static range exists.
-  public func stateTensors() -> [(String, Tensor)] { amax.map { [("_amax", $0)] } ?? [] }
+  /// Sets (or clears) the pre-quantization scale: one positive finite factor per element of
+  /// the input's last axis (ModelOpt's `_pre_quant_scale`; importers of SmoothQuant / AWQ
+  /// checkpoints set it).
+  ///
+  /// - Throws: ``QuantizerError/stateMismatch(_:)`` for a tensor that is not 1-D or holds a
+  ///   factor that is not positive and finite.
+  public func setPreQuantScale(_ value: Tensor?) throws {
+    guard let value else {
+      preQuantScale = nil
+      return
+    }
+    guard value.rank == 1, value.count > 0 else {
+      throw QuantizerError.stateMismatch("pre_quant_scale must be 1-D (one factor per input channel), got shape \(value.shape)")
+    }
+    if let bad = value.scalars.first(where: { !($0 > 0 && $0.isFinite) }) {
+      throw QuantizerError.stateMismatch("pre_quant_scale factors must be positive and finite, found \(bad)")
+    }
+    preQuantScale = value.detach()
+  }
+
+  /// `("_amax", amax)` once a static range exists, and `("_pre_quant_scale", …)` when set.
+  public func stateTensors() -> [(String, Tensor)] {
+    var out: [(String, Tensor)] = []
+    if let amax { out.append(("_amax", amax)) }
+    if let preQuantScale { out.append(("_pre_quant_scale", preQuantScale)) }
+    return out
+  }
 
   /// Starts observing inputs.
   public func beginCalibration(_ calibrator: any Calibrator) {
@@ -97,9 +127,17 @@ public final class TensorQuantizer: Quantizer {
     }
   }
 
-  /// Zero-filled `_amax` of the recorded shape, before a state dict is loaded.
+  /// Zero-filled `_amax` (and ones-filled `_pre_quant_scale`) of the recorded shapes, before a
+  /// state dict is loaded.
   public func allocateState(shapes: [String: [Int]]) throws {
     for (name, shape) in shapes {
+      if name == "_pre_quant_scale" {
+        guard shape.count == 1 else {
+          throw QuantizerError.stateMismatch("_pre_quant_scale must be 1-D, the checkpoint has shape \(shape)")
+        }
+        preQuantScale = Tensor.ones(shape)
+        continue
+      }
       guard name == "_amax", amaxGranularity != nil, !attributes.dynamic else {
         throw QuantizerError.stateMismatch("\(attributes.format) quantizer (dynamic: \(attributes.dynamic)) has no state '\(name)'")
       }
@@ -129,8 +167,9 @@ public final class TensorQuantizer: Quantizer {
   }
 
   /// Fake-quantizes `x` (or observes it while calibrating), recording the STE backward.
-  public func callAsFunction(_ x: Tensor) -> Tensor {
-    guard isEnabled else { return x }
+  public func callAsFunction(_ input: Tensor) -> Tensor {
+    guard isEnabled else { return input }
+    let x = scaledInput(input)
     if let calibrator {
       let l = layout(for: x.shape)
       calibrator.collect(l.batch(x.storage))
@@ -170,6 +209,15 @@ public final class TensorQuantizer: Quantizer {
       }
       return [Tensor(shape: g.shape, storage: gi)]
     }
+  }
+
+  /// `x · preQuantScale` along the last axis (recording its gradient), or `x`.
+  package func scaledInput(_ x: Tensor) -> Tensor {
+    guard let preQuantScale else { return x }
+    precondition(
+      x.shape.last == preQuantScale.count,
+      "pre_quant_scale has \(preQuantScale.count) factors but the input's last axis is \(x.shape.last ?? 0)")
+    return x * preQuantScale
   }
 
   /// The numerics format of an integer or FP8 quantizer.

@@ -50,7 +50,9 @@ struct ParsedArguments {
       if let inline {
         value = inline
       } else {
-        guard i < arguments.count else { throw CLIError.usage("'\(name)' needs a value (\(spec.value!))") }
+        guard i < arguments.count, !arguments[i].hasPrefix("--") else {
+          throw CLIError.usage("'\(name)' needs a value (\(spec.value!))")
+        }
         value = arguments[i]
         i += 1
       }
@@ -66,6 +68,9 @@ struct ParsedArguments {
     known.min { editDistance($0, name) < editDistance($1, name) }
       .flatMap { editDistance($0, name) <= max(2, name.count / 3) ? $0 : nil }
   }
+
+  /// The long names of every option and flag given.
+  var givenNames: Set<String> { flags.union(values.keys) }
 
   /// Whether the flag was given.
   func flag(_ name: String) -> Bool { flags.contains(name) }
@@ -92,6 +97,27 @@ struct ParsedArguments {
       throw CLIError.usage("'\(name)' expects a number in \(range.lowerBound)...\(range.upperBound), got '\(s)'")
     }
     return v
+  }
+
+  /// The option's value as a comma-separated list of integers in `range` (`16,16`,
+  /// `1,8,8`), or `nil` when absent.
+  func ints(_ name: String, in range: ClosedRange<Int> = 1...1_000_000) throws -> [Int]? {
+    guard let s = string(name) else { return nil }
+    let parts = s.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard !parts.isEmpty, parts.allSatisfy({ $0.map(range.contains) ?? false }) else {
+      throw CLIError.usage("'\(name)' expects comma-separated integers in \(range.lowerBound)...\(range.upperBound) (e.g. 16,16), got '\(s)'")
+    }
+    return parts.map { $0! }
+  }
+
+  /// The option's value as a file URL that must exist, or `nil` when absent.
+  func existingFile(_ name: String) throws -> URL? {
+    guard let url = url(name) else { return nil }
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+      throw CLIError.input("\(name): no such file '\(url.path)'")
+    }
+    return url
   }
 
   /// The option's value as a file URL, or `nil` when absent.

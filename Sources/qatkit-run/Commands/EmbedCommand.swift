@@ -12,7 +12,7 @@ struct EmbedCommand: Command {
     sentence embedding of line i of --input (every line, empty ones included; sentences
     longer than 256 tokens are truncated, as sentence-transformers does). --checkpoint
     applies a checkpoint written by 'qatkit-run minilm' (or any quantized BertModel) to the
-    model first. --model defaults to the directory Scripts/fetch-minilm.sh installs
+    model first. --model defaults to the directory scripts/fetch-minilm.sh installs
     (or $QATKIT_MINILM_DIR).
     """
   static let options: [OptionSpec] = [
@@ -26,6 +26,7 @@ struct EmbedCommand: Command {
   let job: EmbedJob
 
   init(_ arguments: ParsedArguments) throws {
+    try DistributedSession.requireSingleProcess("embed")
     guard let input = arguments.url("--input") else { throw CLIError.usage("'embed' needs --input FILE.txt") }
     guard let output = arguments.url("--output") else { throw CLIError.usage("'embed' needs --output FILE.safetensors") }
     job = EmbedJob(

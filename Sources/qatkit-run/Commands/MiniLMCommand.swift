@@ -21,7 +21,7 @@ struct MiniLMCommand: Command {
     Configs: \(BertQuantization.Recipe.allCases.map(\.rawValue).joined(separator: ", ")).
     """
   static let options: [OptionSpec] = [
-    .option("--model", "DIR", "model directory (default: $QATKIT_MINILM_DIR or Scripts/fetch-minilm.sh's)"),
+    .option("--model", "DIR", "model directory (default: $QATKIT_MINILM_DIR or scripts/fetch-minilm.sh's)"),
     .option("--data", "DIR", "directory with corpus_train.txt and eval.txt (default: bundled)"),
     .option("--configs", "LIST", "comma-separated configs (default: all)"),
     .option("--ranges", "LIST", "QAD range handling: frozen, lsq, or both (default: frozen,lsq)"),
@@ -41,6 +41,7 @@ struct MiniLMCommand: Command {
   let job: MiniLMJob
 
   init(_ arguments: ParsedArguments) throws {
+    try DistributedSession.requireSingleProcess("minilm")
     let recipes = try (arguments.string("--configs")?.split(separator: ",").map(String.init)).map { names in
       try names.map { name in
         do { return try BertQuantization.Recipe(named: name) } catch { throw CLIError.usage("--configs: \(error)") }

@@ -5,34 +5,42 @@ import QATRegistry
 
 /// The default job: FP32 baseline → PTQ → QAT → QAT + distillation on the bundled digits data,
 /// for the reference recipes, with checkpoints written and restored.
+///
+/// Data-parallel when `world` has several ranks: training, calibration and evaluation run on
+/// each rank's shard of every batch (``Training/fit(_:data:epochs:batchSize:optimizer:seed:schedule:clipNorm:communicator:loss:epochEnd:)``,
+/// `convert(communicator:)`), rank 0 writes every checkpoint and every rank restores it.
 struct DigitsPipeline {
   let out: URL
   let qatEpochs: Int
-  let registry = InTreePlugins.registry
+  var world: any Communicator = SingleProcessCommunicator()
+  let registry = ToolRegistry.registry
 
   func run() throws {
-    try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+    try world.onRoot { try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true) }
     let (train, test) = try Digits.load()
     print("digits: \(train.count) train / \(test.count) test rows, 64 features (bundled, reference split)")
+    // Test accuracy, each rank evaluating its shard.
+    func accuracy(_ model: Module) throws -> Float { try Training.accuracy(model, on: test, communicator: world) }
 
     // 1. FP32 baseline, exactly the reference recipe.
     let fp32 = MLP([64, 256, 256, 10])
-    let (_, tFP) = timed {
-      Training.fit(fp32, data: train, epochs: 30, batchSize: 64, optimizer: Adam(fp32.parameters(), learningRate: 1e-3)) {
+    let (_, tFP) = try timed {
+      try Training.fit(
+        fp32, data: train, epochs: 30, batchSize: 64, optimizer: Adam(fp32.parameters(), learningRate: 1e-3), communicator: world
+      ) {
         Loss.crossEntropy(fp32($0), $1)
       }
     }
-    let fpURL = out.appendingPathComponent("fp32.safetensors")
-    try save(fp32, to: fpURL, registry: registry)
+    let fpURL = try saved(fp32, "fp32.safetensors")
     var table = Table(header: ["stage", "recipe", "ranges", "test acc", "PyTorch+ModelOpt", "time"])
-    table.add(["FP32", "MLP 64-256-256-10, Adam 1e-3, 30 ep", "-", pct(Training.accuracy(fp32, on: test)), pct(Reference.fp32), secs(tFP)])
+    table.add(["FP32", "MLP 64-256-256-10, Adam 1e-3, 30 ep", "-", pct(try accuracy(fp32)), pct(Reference.fp32), secs(tFP)])
 
     func freshFP32() throws -> MLP {
       let m = MLP([64, 256, 256, 10], seed: 1234)
       try restore(m, from: fpURL, registry: registry)
       return m
     }
-    let calibration = train.batches(size: 256)
+    let calibration = train.shardedBatches(size: 256, communicator: world)
     let forwardLoop: (Module) throws -> Void = { m in for b in calibration { _ = m(b.inputs) } }
 
     let variants: [(ranges: String, recipes: [Recipe], algorithm: String)] = [
@@ -47,21 +55,20 @@ struct DigitsPipeline {
         let tag = "\(recipe.name)-\(variant.algorithm)-\(variant.ranges.split(separator: ",")[0].split(separator: " ")[0])"
         // PTQ: insert quantizers and calibrate on the training rows.
         let student = try freshFP32()
-        let (_, tPTQ) = try timed { try convert(student, modes: [.quantize(recipe.config)], registry: registry, forwardLoop: forwardLoop) }
-        let ptqURL = out.appendingPathComponent("\(tag)-ptq.safetensors")
-        try save(student, to: ptqURL, registry: registry)
-        table.add(["PTQ", recipe.title, variant.ranges, pct(Training.accuracy(student, on: test)), ref.map { pct($0.ptq) } ?? "-", secs(tPTQ)])
+        let (_, tPTQ) = try timed { try convert(student, modes: [.quantize(recipe.config)], registry: registry, forwardLoop: forwardLoop, communicator: world) }
+        let ptqURL = try saved(student, "\(tag)-ptq.safetensors")
+        table.add(["PTQ", recipe.title, variant.ranges, pct(try accuracy(student)), ref.map { pct($0.ptq) } ?? "-", secs(tPTQ)])
 
         // QAT: restore the PTQ checkpoint, fine-tune 10 epochs at 1e-4.
         let qat = MLP([64, 256, 256, 10], seed: 77)
         try restore(qat, from: ptqURL, registry: registry)
-        let (_, tQAT) = timed {
-          Training.fit(qat, data: train, epochs: qatEpochs, batchSize: 64, optimizer: optimizer(for: qat), seed: 1) {
+        let (_, tQAT) = try timed {
+          try Training.fit(qat, data: train, epochs: qatEpochs, batchSize: 64, optimizer: optimizer(for: qat), seed: 1, communicator: world) {
             Loss.crossEntropy(qat($0), $1)
           }
         }
-        try save(qat, to: out.appendingPathComponent("\(tag)-qat.safetensors"), registry: registry)
-        table.add(["QAT", recipe.title, variant.ranges, pct(Training.accuracy(qat, on: test)), ref.map { pct($0.qat) } ?? "-", secs(tQAT)])
+        _ = try saved(qat, "\(tag)-qat.safetensors")
+        table.add(["QAT", recipe.title, variant.ranges, pct(try accuracy(qat)), ref.map { pct($0.qat) } ?? "-", secs(tQAT)])
 
         // QAT + KD: restore the PTQ checkpoint, add the FP32 teacher with kd_loss.
         let kdStudent = MLP([64, 256, 256, 10], seed: 78)
@@ -71,13 +78,12 @@ struct DigitsPipeline {
           throw RegistryError.checkpoint("kd_loss did not produce a DistillationModel")
         }
         let (_, tKD) = try timed {
-          try Training.fit(dm, data: train, epochs: qatEpochs, batchSize: 64, optimizer: optimizer(for: dm), seed: 1) {
+          try Training.fit(dm, data: train, epochs: qatEpochs, batchSize: 64, optimizer: optimizer(for: dm), seed: 1, communicator: world) {
             try dm.computeKDLoss(studentLoss: Loss.crossEntropy(dm($0), $1))
           }
         }
-        let kdURL = out.appendingPathComponent("\(tag)-qat-kd.safetensors")
-        try save(dm, to: kdURL, registry: registry)
-        let accKD = Training.accuracy(dm, on: test)
+        let kdURL = try saved(dm, "\(tag)-qat-kd.safetensors")
+        let accKD = try accuracy(dm)
         table.add(["QAT+KD", recipe.title, variant.ranges, pct(accKD), ref.map { pct($0.qatKD) } ?? "-", secs(tKD)])
 
         // The saved student restores onto a plain model without the teacher, bit for bit.
@@ -94,6 +100,14 @@ struct DigitsPipeline {
     print("")
     print("checkpoints in \(out.path)/ (\(verified) QAT+KD checkpoints restored onto fresh models with bit-identical outputs)")
     print("inspect one with: swift run -c release qatkit-run inspect \(out.path)/w2a4-static-max-qat-kd.safetensors")
+  }
+
+  /// Writes `model` to `name` under `out` on rank 0 (atomically) and returns where this rank
+  /// reads it back (see ``Communicator/sharedFile(_:)``).
+  private func saved(_ model: Module, _ name: String) throws -> URL {
+    let url = out.appendingPathComponent(name)
+    try world.onRoot { try save(model, to: url, registry: registry) }
+    return try world.sharedFile(url)
   }
 
   /// Adam 1e-4 on weights (the reference QAT recipe); learned ranges get 1e-2.

@@ -29,12 +29,14 @@ struct EmbedJob {
     let embeddings = model.embed(lines, tokenizer: tokenizer, batchSize: batchSize) { progress.update($0) }
     progress.finish()
     let truncated = lines.filter { tokenizer.encode($0).truncated }.count
-    try SafeTensors.write(
-      floats: [(name: "embeddings", shape: embeddings.shape, values: embeddings.scalars)], as: .f32,
-      metadata: [
-        "producer": "qatkit-run embed", "model": modelDirectory.path, "checkpoint": checkpoint?.path ?? "",
-        "sentences": String(lines.count), "truncated": String(truncated),
-      ], to: output)
+    try OutputFiles.writing(output) {
+      try SafeTensors.write(
+        floats: [(name: "embeddings", shape: embeddings.shape, values: embeddings.scalars)], as: .f32,
+        metadata: [
+          "producer": "qatkit-run embed", "model": modelDirectory.path, "checkpoint": checkpoint?.path ?? "",
+          "sentences": String(lines.count), "truncated": String(truncated),
+        ], to: output)
+    }
     Progress.note(
       "wrote embeddings [\(lines.count), \(embeddings.shape[1])] to \(output.path)"
         + (truncated > 0 ? " (\(truncated) lines were truncated to \(tokenizer.maxLength) tokens)" : ""))
@@ -43,7 +45,7 @@ struct EmbedJob {
 
 /// Loading the model directory for the command line, with the user-facing errors.
 enum MiniLMFiles {
-  /// The model directory given, or the one `Scripts/fetch-minilm.sh` installed.
+  /// The model directory given, or the one `scripts/fetch-minilm.sh` installed.
   static func directory(_ given: URL?) throws -> URL {
     if let given {
       guard MiniLM.isModelDirectory(given) else {

@@ -60,6 +60,7 @@ struct MiniLMDistillation {
       var order = Array(corpus.indices)
       for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
       for s in 0..<steps {
+        try Interrupt.check()
         let idx = order[(s * batchSize)..<min(order.count, (s + 1) * batchSize)]
         let batch = TokenBatch(idx.map { corpus[$0] })
         optimizer.zeroGrad()

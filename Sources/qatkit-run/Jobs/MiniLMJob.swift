@@ -108,6 +108,7 @@ struct MiniLMJob {
     for recipe in recipes {
       Progress.note("\(recipe.rawValue) (\(recipe.modelOptName))")
       for variant in ranges {
+        try Interrupt.check()
         let tag = "\(recipe.rawValue)-\(variant.rawValue)"
         let learned = variant == .lsq
         // Percentile initialization for learned integer activation ranges; FP8 / FP4 ranges
@@ -149,10 +150,11 @@ struct MiniLMJob {
         try checkRestore(qadURL, expected: trainedProbe, texts: probeTexts, tokenizer: tokenizer, registry: registry)
       }
     }
-    print(table.render())
-    print("\nModelOpt column: shared/reference/ANCHORS.md (same sets, max calibration, frozen ranges).")
-    print("checkpoints and results.json in \(out.path); QAD time is the training loop (\(epochs) epochs, batch \(batchSize)).")
-    print(String(format: "peak resident memory: %.0f MB", peakMemoryMB()))
+    try writeResults(rows)
+    Console.result(table.render())
+    Console.result("\nModelOpt column: shared/reference/ANCHORS.md (same sets, max calibration, frozen ranges).")
+    Console.result("checkpoints and results.json in \(out.path); QAD time is the training loop (\(epochs) epochs, batch \(batchSize)).")
+    Console.result(String(format: "peak resident memory: %.0f MB", peakMemoryMB()))
   }
 
   private func dataFile(_ name: String) throws -> URL {
@@ -187,7 +189,7 @@ struct MiniLMJob {
     let idsEqual = zip(file.items, texts).filter { tokenizer.encode($1).ids == $0.input_ids }.count
     let golden = try Tensor(file.items.flatMap(\.embedding), shape: [texts.count, reference.shape[1]])
     let cmp = try EmbeddingComparison(reference, reference: golden)
-    print(String(format: "FP32 vs sentence-transformers (%@): token ids equal for %d/%d sentences; cosine mean %.8f, worst %.8f (sentence %d); max |difference| %.3g; NN agreement %.3f",
+    Console.result(String(format: "FP32 vs sentence-transformers (%@): token ids equal for %d/%d sentences; cosine mean %.8f, worst %.8f (sentence %d); max |difference| %.3g; NN agreement %.3f",
                  url.lastPathComponent, idsEqual, texts.count, cmp.meanCosine, cmp.minCosine, cmp.worstIndex,
                  Double(cmp.maxAbsDifference), cmp.nearestNeighbourAgreement))
   }
@@ -195,7 +197,7 @@ struct MiniLMJob {
   private func writeResults(_ rows: [Row]) throws {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try enc.encode(rows).write(to: out.appendingPathComponent("results.json"), options: .atomic)
+    try OutputFiles.write(try enc.encode(rows), to: out.appendingPathComponent("results.json"))
   }
 
   private func peakMemoryMB() -> Double {

@@ -1,7 +1,9 @@
 import Foundation
 
-/// Progress of long work on stderr: one line rewritten in place (`\r`) at most every half
-/// second, with the elapsed time and an estimate of what is left; a final newline at the end.
+/// Progress of long work on stderr (through ``Console``: silent with `--quiet` and on MPI ranks
+/// other than 0): one line rewritten in place (`\r`) at most every half second on a terminal,
+/// otherwise a plain line every 10 seconds, with the elapsed time and an estimate of what is
+/// left.
 final class Progress {
   private let label: String
   private let total: Int
@@ -13,7 +15,7 @@ final class Progress {
   init(_ label: String, total: Int) {
     self.label = label
     self.total = total
-    interactive = isatty(STDERR_FILENO) == 1
+    interactive = Console.stderrIsTerminal
   }
 
   /// Reports `done` units finished, with an optional note (a loss, ...).
@@ -24,16 +26,14 @@ final class Progress {
     let elapsed = now.timeIntervalSince(start)
     let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
     let line = String(format: "%@ %d/%d %@ %.0f s elapsed, ~%.0f s left", label, done, total, note, elapsed, eta)
-    FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[K" : "") + line + (interactive ? "" : "\n")).utf8))
+    Console.progress((interactive ? "\r\u{1B}[K" : "") + line + (interactive ? "" : "\n"))
   }
 
   /// Ends the line.
   func finish() {
-    if interactive { FileHandle.standardError.write(Data("\n".utf8)) }
+    if interactive { Console.progress("\n") }
   }
 
-  /// Prints one line of status on stderr.
-  static func note(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
-  }
+  /// Prints one line of status on stderr (``Console/note(_:)``).
+  static func note(_ message: String) { Console.note(message) }
 }

@@ -3,13 +3,13 @@
 /// until it fits, so memory stays fixed however the range grows.
 package struct AbsHistogram: Sendable {
   /// Counts per bin.
-  package private(set) var counts: [Double]
+  package var counts: [Double]
   /// Bin width; 0 until a non-zero value arrives.
-  package private(set) var width: Float = 0
+  package var width: Float = 0
   /// The largest finite `|x|` seen.
-  package private(set) var maxSeen: Float = 0
+  package var maxSeen: Float = 0
   /// Values counted.
-  package private(set) var total: Double = 0
+  package var total: Double = 0
 
   /// `bins` empty bins.
   package init(bins: Int) { counts = [Double](repeating: 0, count: bins) }
@@ -26,8 +26,8 @@ package struct AbsHistogram: Sendable {
       if x.isFinite { m = Swift.max(m, Swift.abs(x)) } else { bad &+= 1 }
     }
     if m > 0 {
-      if width == 0 { width = m / Float(binCount) * (1 + 1e-6) }
-      while m >= width * Float(binCount) { mergePairs() }
+      if width == 0 { startWidth(forMaximum: m) }
+      cover(m)
     }
     maxSeen = Swift.max(maxSeen, m)
     let nb = binCount
@@ -42,6 +42,14 @@ package struct AbsHistogram: Sendable {
     }
     total += Double(n - bad)
     return bad
+  }
+
+  /// Sets the first bin width from the first non-zero maximum `m`.
+  package mutating func startWidth(forMaximum m: Float) { width = m / Float(binCount) * (1 + 1e-6) }
+
+  /// Doubles the width (merging neighbouring bins) until `m` falls inside the covered range.
+  package mutating func cover(_ m: Float) {
+    while m >= width * Float(binCount) { mergePairs() }
   }
 
   private mutating func mergePairs() {
@@ -61,7 +69,12 @@ public class HistogramCalibratorBase {
   package var histograms: [AbsHistogram] = []
   package let bins: Int
   /// NaN / ±Inf values skipped.
-  public private(set) var nonFiniteCount = 0
+  public package(set) var nonFiniteCount = 0
+  /// The ranks whose histograms this one merges with (see ``DistributedCalibrator``); `nil`
+  /// when calibrating in one process.
+  package var communicator: (any Communicator)?
+  /// The first error of a collective made while collecting, thrown by `reduce(over:)`.
+  package var collectiveError: (any Error)?
 
   package init(bins: Int) { self.bins = bins }
 
@@ -87,6 +100,7 @@ public class HistogramCalibratorBase {
     if histograms.count != batch.groupCount {
       histograms = [AbsHistogram](repeating: AbsHistogram(bins: bins), count: batch.groupCount)
     }
+    if let communicator { agreeOnFirstWidths(batch, communicator: communicator) }
     var bad = 0
     batch.values.withUnsafeBufferPointer { v in
       for g in 0..<batch.groupCount {

@@ -1,10 +1,10 @@
 /// The range is the largest finite `|x|` seen per group (ModelOpt's `MaxCalibrator`, the
 /// default). Takes no options.
 public final class MaxCalibrator: Calibrator {
-  private var amax: [Float] = []
-  private var seen = false
+  package var amax: [Float] = []
+  package var seen = false
   /// NaN / ±Inf values skipped.
-  public private(set) var nonFiniteCount = 0
+  public package(set) var nonFiniteCount = 0
 
   /// Creates an empty calibrator.
   public init() {}

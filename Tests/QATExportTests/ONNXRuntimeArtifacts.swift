@@ -1,0 +1,86 @@
+import Foundation
+import QATKit
+import QATRegistry
+import QATTestSupport
+import Testing
+@testable import QATExport
+
+/// Writes the models `scripts/check_onnx.py` runs in onnxruntime (`.ci/run` sets
+/// `QATKIT_ONNX_CHECK_DIR`): for each, `<name>.onnx` and `<name>.reference.safetensors` with
+/// the digits test inputs, labels and QATKit's logits of the same quantized model (metadata:
+/// QATKit's test accuracy). Skipped in plain `swift test`.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["QATKIT_ONNX_CHECK_DIR"] != nil))
+struct ONNXRuntimeArtifacts {
+  static let out = URL(fileURLWithPath: ProcessInfo.processInfo.environment["QATKIT_ONNX_CHECK_DIR"] ?? "/nonexistent")
+
+  static func write(_ name: String, _ model: Module, test: Dataset, imageInput: Bool = false, minimumAccuracy: Float = 0.8) throws {
+    try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+    let shape = imageInput ? [test.count, 1, 8, 8] : [test.count, 64]
+    try ONNXExporter.standard.write(model, to: out.appendingPathComponent("\(name).onnx"), inputShape: shape, overwrite: true)
+    let x = Tensor(shape: shape, storage: test.features)
+    let logits = Tensor.withoutGrad { model(x) }
+    let accuracy = Training.accuracy(model, on: test)
+    try SafeTensors.write(
+      floats: [("input", shape, test.features), ("labels", [test.count], test.labels.map(Float.init)), ("logits", logits.shape, logits.scalars)],
+      metadata: ["qatkit_accuracy": String(accuracy), "model": name],
+      to: out.appendingPathComponent("\(name).reference.safetensors"))
+    try save(model, to: out.appendingPathComponent("\(name).checkpoint.safetensors"))
+    #expect(accuracy > minimumAccuracy, "\(name): QATKit accuracy \(accuracy)")
+  }
+
+  @Test func digitsModels() throws {
+    let (train, test) = try Digits.load()
+    let calibrate: (Module) throws -> Void = { m in for b in train.batches(size: 256) { _ = m(b.inputs) } }
+    for (name, config) in [
+      ("mlp_int8", QuantizeConfig(preset: .int8)),
+      ("mlp_int4_block", QuantizeConfig.weightsAndActivations(weights: .int(4, blockSize: 64), activations: .int(8))),
+      ("mlp_fp8", QuantizeConfig(preset: .fp8)),
+    ] {
+      let m = try ONNXTests.digitsFP32()
+      try convert(m, modes: [.quantize(config)], forwardLoop: calibrate)
+      try Self.write(name, m, test: test)
+    }
+    // A small CNN trained from scratch (3 epochs), INT8 PTQ, with [N, 1, 8, 8] inputs.
+    let cnn = SmallCNN(seed: 7)
+    Training.fit(cnn, data: train, epochs: 3, batchSize: 64, optimizer: Adam(cnn.parameters(), learningRate: 3e-3)) { x, y in
+      Loss.crossEntropy(cnn(x), y)
+    }
+    try convert(cnn, modes: [.quantize(.int8)], forwardLoop: calibrate)
+    try Self.write("cnn_int8", cnn, test: test, imageInput: true)
+    // The digits transformer (attention without a mask), INT8 including the attention matmuls.
+    let t = DigitsTransformer(dim: 32, heads: 4, seed: 5)
+    Training.fit(t, data: train, epochs: 4, batchSize: 64, optimizer: Adam(t.parameters(), learningRate: 3e-3)) { x, y in
+      Loss.crossEntropy(t(x), y)
+    }
+    try convert(t, modes: [.quantize(QuantizeConfig(preset: .int8).adding("*bmm_quantizer", .int(8)))], forwardLoop: calibrate)
+    try Self.write("transformer_int8", t, test: test)
+  }
+
+  /// Models from architecture files: the CNN PyTorch trained (`Examples/byo`), INT8 PTQ, and a
+  /// model with every other layer type of the files (BatchNorm, SiLU, Tanh, Sigmoid, pooling
+  /// modules, Reshape, a residual block, Mean), trained briefly.
+  @Test func architectureModels() throws {
+    let (train, test) = try Digits.load()
+    let images = try train.shaped([1, 8, 8]), testImages = try test.shaped([1, 8, 8])
+    let calibrate: (Module) throws -> Void = { m in for b in images.batches(size: 256) { _ = m(b.inputs) } }
+    let cnn = try Architecture(contentsOf: Examples.url("byo/cnn_seq_digits.json"))
+      .load(weights: Examples.url("byo/cnn_seq_digits.safetensors"))
+    try convert(cnn, modes: [.quantize(.int8)], forwardLoop: calibrate)
+    try Self.write("byo_cnn_int8", cnn, test: testImages, imageInput: true)
+    let zoo = try Architecture(json: JSONValue(parsing: """
+      {"input_shape": [1, 8, 8], "layers": [
+        {"type": "Conv2d", "in_channels": 1, "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"type": "BatchNorm2d", "num_features": 4}, {"type": "SiLU"}, {"type": "MaxPool2d", "kernel_size": 3, "stride": 1},
+        {"type": "AvgPool2d", "kernel_size": 2}, {"type": "Flatten"},
+        {"type": "Linear", "in_features": 36, "out_features": 48}, {"type": "BatchNorm1d", "num_features": 48}, {"type": "Tanh"},
+        {"type": "Reshape", "shape": [4, 12]},
+        {"type": "Residual", "layers": [{"type": "LayerNorm", "normalized_shape": 12}, {"type": "Linear", "in_features": 12, "out_features": 12}, {"type": "Sigmoid"}]},
+        {"type": "Mean", "dim": 1}, {"type": "Linear", "in_features": 12, "out_features": 10}]}
+      """)).build(seed: 4)
+    Training.fit(zoo, data: images, epochs: 5, batchSize: 64, optimizer: Adam(zoo.parameters(), learningRate: 3e-3)) { x, y in
+      Loss.crossEntropy(zoo(x), y)
+    }
+    try convert(zoo, modes: [.quantize(.int8)], forwardLoop: calibrate)
+    try Self.write("architecture_layers_int8", zoo, test: testImages, imageInput: true, minimumAccuracy: 0.5)
+  }
+}

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Check QATKit's ONNX exports with tools QATKit did not write: onnx's checker and onnxruntime.
+
+    python scripts/check_onnx.py DIR_OR_FILE.onnx ...
+
+For every `NAME.onnx` (a file, or every one in a directory) with a `NAME.reference.safetensors` next to it (written
+by `qatkit-run export ... --format onnx --reference`, or by the test `ONNXRuntimeArtifacts`, which `.ci/run` runs):
+
+1. `onnx.checker.check_model(full_check=True)` passes (the graph, its types and its shapes are valid ONNX);
+2. onnxruntime (CPU) runs the graph on the reference inputs (the digits test set):
+   - "reference": graph optimizations off, every operator as the ONNX spec defines it. Its accuracy equals QATKit's,
+     it predicts the same class on every row, and its logits agree with QATKit's within
+     REFERENCE_TOLERANCE x max|logit|;
+   - "optimized": onnxruntime's graph optimizations (ORT_ENABLE_ALL), what a deployment runs, except two rewrites
+     that approximate the model rather than run it: `session.qdq_matmulnbits_accuracy_level = 1` (by default, level
+     4, DequantizeLinear -> MatMul becomes MatMulNBits, which quantizes the *activations* to int8 on the fly:
+     2% error measured on a plain INT8-weight MatMul) and the WeightBiasQuantization transformer disabled (it
+     rounds each bias to a multiple of input scale x weight scale: 8% logit error measured on the W2A4 MLP). Its
+     accuracy equals QATKit's and its logits agree within OPTIMIZED_TOLERANCE x max|logit|;
+   - "defaults": a plain onnxruntime session, reported for information only.
+
+Why logits are not bit-identical (README, "Export"): QuantizeLinear divides by the scale amax/maxBound where QATKit
+(as ModelOpt) multiplies by maxBound/amax, and integer weights dequantize as q x scale where QATKit divides; both
+differ by at most a few ulp, but a value that sits within an ulp of a rounding tie (round-half-to-even on both
+sides) can land one quantization step away, which moves a logit by about one step x |weight|. Optimized sessions
+fuse operators into kernels that sum in another order, which can hit that case elsewhere (onnxruntime issue #32132
+describes the same one-step difference in its fused integer kernels).
+
+Needs numpy, onnx, onnxruntime (no safetensors package: the reference file is parsed here). Exit code 1 on any
+failure.
+"""
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+REFERENCE_TOLERANCE = 1e-3
+OPTIMIZED_TOLERANCE = 1e-2
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    meta = header.pop("__metadata__", {})
+    dtypes = {"F32": np.float32, "I64": np.int64, "I8": np.int8, "U8": np.uint8}
+    tensors = {}
+    for name, info in header.items():
+        a, b = info["data_offsets"]
+        tensors[name] = np.frombuffer(data[a:b], dtype=dtypes[info["dtype"]]).reshape(info["shape"])
+    return tensors, meta
+
+
+def check(path):
+    name = os.path.basename(path)[: -len(".onnx")]
+    ref_path = path[: -len(".onnx")] + ".reference.safetensors"
+    if not os.path.exists(ref_path):
+        print(f"{name}: no reference file {ref_path}")
+        return False
+    model = onnx.load(path)
+    onnx.checker.check_model(model, full_check=True)
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    ref, meta = read_safetensors(ref_path)
+    labels = ref["labels"].astype(np.int64)
+    want = ref["logits"]
+    qat_pred = want.argmax(axis=1)
+    qat_acc = (qat_pred == labels).mean()
+    scale = float(np.abs(want).max())
+    qdq = sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node)
+    ok = True
+    report = []
+    for mode, level, tolerance in (
+        ("reference", ort.GraphOptimizationLevel.ORT_DISABLE_ALL, REFERENCE_TOLERANCE),
+        ("optimized", ort.GraphOptimizationLevel.ORT_ENABLE_ALL, OPTIMIZED_TOLERANCE),
+        ("defaults", None, None),
+    ):
+        if level is None:
+            session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        else:
+            options = ort.SessionOptions()
+            options.graph_optimization_level = level
+            options.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "1")
+            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"],
+                                           disabled_optimizers=["WeightBiasQuantization"])
+        (input_name,) = [i.name for i in session.get_inputs()]
+        logits = session.run(None, {input_name: ref["input"]})[0]
+        pred = logits.argmax(axis=1)
+        acc = (pred == labels).mean()
+        differ = int((pred != qat_pred).sum())
+        diff = float(np.abs(logits - want).max())
+        report.append(f"{mode} {acc:.2%}, max |diff| {diff / scale:.1e} of max |logit|, {differ} predictions differ")
+        if tolerance is None:
+            continue
+        if acc != qat_acc:
+            print(f"FAIL {name} ({mode}): onnxruntime accuracy {acc:.4%} vs QATKit {qat_acc:.4%}")
+            ok = False
+        if mode == "reference" and differ:
+            print(f"FAIL {name} ({mode}): {differ} predictions differ from QATKit's")
+            ok = False
+        if diff > tolerance * scale:
+            print(f"FAIL {name} ({mode}): max |logit difference| {diff:.3g} > {tolerance} x {scale:.3g}")
+            ok = False
+    print(f"{'ok  ' if ok else 'FAIL'} {name}: opset {opset}, {qdq} Q/DQ nodes; QATKit {qat_acc:.2%} "
+          f"(metadata {float(meta.get('qatkit_accuracy', 'nan')):.2%})\n       onnxruntime " + "\n       onnxruntime ".join(report))
+    return ok
+
+
+def main(args):
+    if not args:
+        print(__doc__)
+        return 2
+    files = []
+    for a in args:
+        if os.path.isdir(a):
+            files += sorted(os.path.join(a, f) for f in os.listdir(a) if f.endswith(".onnx"))
+        else:
+            files.append(a)
+    if not files:
+        print("no .onnx files found")
+        return 1
+    print(f"onnx {onnx.__version__}, onnxruntime {ort.__version__}, numpy {np.__version__}")
+    results = [check(f) for f in files]
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
