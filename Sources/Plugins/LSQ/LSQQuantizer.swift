@@ -32,11 +32,15 @@ public final class LSQQuantizer: Quantizer {
 
   /// Creates the quantizer.
   ///
-  /// - Throws: ``QuantizerError`` for non-integer formats, ``ConfigError`` for bad options.
+  /// - Throws: ``QuantizerError/unsupportedFormat(algorithm:format:reason:)`` for non-integer
+  ///   formats, ``ConfigError`` for widths outside 2…8 bits, attribute combinations the core
+  ///   rejects (``QuantizerAttributes/validate(path:)``) and bad options.
   public init(attributes: QuantizerAttributes) throws {
     guard case .int(let bits, let signed) = attributes.format else {
-      throw QuantizerError.stateMismatch("lsq supports integer formats, not \(attributes.format)")
+      throw QuantizerError.unsupportedFormat(
+        algorithm: "lsq", format: attributes.format, reason: "lsq learns integer step sizes; use int2…int8 or uint2…uint8")
     }
+    try attributes.validate(path: "")
     let options = try attributes.algorithmOptions.map { try $0.decode(Options.self, context: "lsq options") } ?? Options()
     self.attributes = attributes
     isEnabled = attributes.enable
