@@ -60,7 +60,10 @@ public final class LSQQuantizer: Quantizer {
   public var needsCalibration: Bool { isEnabled }
 
   /// Starts observing.
-  public func beginCalibration(_ calibrator: any Calibrator) { self.calibrator = calibrator }
+  public func beginCalibration(_ calibrator: any Calibrator) {
+    self.calibrator = calibrator
+    layout = nil
+  }
 
   /// Sets the initial learned range from the calibrator.
   public func endCalibration() throws {
@@ -84,6 +87,25 @@ public final class LSQQuantizer: Quantizer {
       throw QuantizerError.stateMismatch("lsq expects state {_amax: [groups]}, got \(shapes)")
     }
     amax = Tensor.full(s, 1, requiresGrad: true)
+  }
+
+  /// Checks that the granularity fits `shape` and that the learned range (or, while
+  /// calibrating, the inputs seen so far) has one entry per group.
+  ///
+  /// - Throws: ``QuantizerError/incompatibleInput(path:shape:_:)``.
+  public func validate(inputShape shape: [Int]) throws {
+    guard GroupLayout.fits(attributes.granularity, shape: shape) else {
+      throw QuantizerError.incompatibleInput(path: "", shape: shape, "lsq: \(attributes.granularity) does not fit")
+    }
+    let groups = GroupLayout(attributes.granularity, shape: shape).groupCount
+    if calibrator != nil, let layout, layout.groupCount != groups {
+      throw QuantizerError.incompatibleInput(
+        path: "", shape: shape, "lsq: calibration saw \(layout.groupCount) range groups, now \(groups)")
+    }
+    if calibrator == nil, isEnabled, let amax, amax.count != groups {
+      throw QuantizerError.incompatibleInput(
+        path: "", shape: shape, "lsq: the learned range has \(amax.count) groups, this input \(groups)")
+    }
   }
 
   /// Fake-quantizes with the learned range (or observes while calibrating).

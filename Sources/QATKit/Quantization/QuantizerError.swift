@@ -18,6 +18,10 @@ public enum QuantizerError: Error, Equatable, CustomStringConvertible {
   /// widths outside 2…8 are ``ConfigError``s from ``QuantizerAttributes/validate(path:)``,
   /// exactly as for the built-in quantizer.
   case unsupportedFormat(algorithm: String, format: QuantFormat, reason: String)
+  /// The quantizer at `path` cannot take an input of `shape` (axis out of range, a block size
+  /// that does not divide the last dimension, a static range with another number of groups):
+  /// see ``Quantizer/validate(inputShape:)`` and ``Module/checkedForward(_:)``.
+  case incompatibleInput(path: String, shape: [Int], String)
 
   /// A message naming the quantizer and what to do.
   public var description: String {
@@ -34,6 +38,8 @@ public enum QuantizerError: Error, Equatable, CustomStringConvertible {
     case .calibrationFailed(let p, let m): return "calibration of '\(p)' failed: \(m)"
     case .unsupportedFormat(let algorithm, let format, let reason):
       return "quantizer algorithm '\(algorithm)' does not support \(format): \(reason)"
+    case .incompatibleInput(let p, let shape, let m):
+      return "quantizer '\(p.isEmpty ? "<unnamed>" : p)' cannot take an input of shape \(shape): \(m)"
     }
   }
 }

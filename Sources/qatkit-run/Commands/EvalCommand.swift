@@ -47,7 +47,7 @@ struct EvalCommand: Command {
       (model, arch) = try modelOptions.build(for: data, seed: data.record.seed)
     }
     model.eval()
-    let predicted = Tensor.withoutGrad { data.test.batches(size: 512).flatMap { model($0.inputs).argmax(axis: -1) } }
+    let predicted = try Tensor.withoutGrad { try data.test.batches(size: 512).flatMap { model($0.inputs).argmax(axis: -1) } }
     let correct = zip(predicted, data.test.labels).filter { $0 == $1 }.count
     let acc = Float(correct) / Float(max(data.test.count, 1))
     let name = ModelOptions.describe(arch, file: modelOptions.architectureFile)

@@ -167,7 +167,7 @@ struct ExportJob {
     }
     let (train, _) = try Digits.load()
     _ = try convert(model, modes: [.quantize(config)], registry: InTreePlugins.registry) { m in
-      for b in train.batches(size: 256) { _ = m(b.inputs) }
+      for b in try train.batches(size: 256) { _ = m(b.inputs) }
     }
     print("PTQ with preset \(preset.name): max calibration on the \(train.count) digits training rows")
     return model
@@ -188,7 +188,7 @@ struct ExportJob {
     test = try test.shaped(Array(inputShape.dropFirst()))
     let shape = [test.count] + inputShape.dropFirst()
     let logits = Tensor.withoutGrad { model(Tensor(shape: shape, storage: test.features)) }
-    let accuracy = Training.accuracy(model, on: test)
+    let accuracy = try Training.accuracy(model, on: test)
     try SafeTensors.write(
       floats: [("input", shape, test.features), ("labels", [test.count], test.labels.map(Float.init)), ("logits", logits.shape, logits.scalars)],
       metadata: ["qatkit_accuracy": String(accuracy)], to: url)

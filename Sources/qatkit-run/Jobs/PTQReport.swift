@@ -62,10 +62,10 @@ struct PTQReport {
       throw DataError.resource("mlp_digits_fp32.safetensors is missing from the qatkit-run bundle")
     }
     let trained = MLP([64, 256, 256, 10])
-    Training.fit(trained, data: train, epochs: 30, batchSize: 64, optimizer: Adam(trained.parameters(), learningRate: 1e-3)) {
+    try Training.fit(trained, data: train, epochs: 30, batchSize: 64, optimizer: Adam(trained.parameters(), learningRate: 1e-3)) {
       Loss.crossEntropy(trained($0), $1)
     }
-    let calibration = train.batches(size: 256)
+    let calibration = try train.batches(size: 256)
     let calibrators = ["max", "percentile", "mse", "entropy"]
     for (label, load) in [("PyTorch's FP32 weights (bundled)", { () throws -> MLP in
       let m = MLP([64, 256, 256, 10]); try m.loadSafeTensors(from: url); return m
@@ -73,7 +73,7 @@ struct PTQReport {
       let m = MLP([64, 256, 256, 10]); try m.loadStateDict(Dictionary(uniqueKeysWithValues: trained.stateDict())); return m
     })] {
       let fp = try load()
-      print("\nPTQ on \(label): FP32 test accuracy \(pct(Training.accuracy(fp, on: test)))")
+      print("\nPTQ on \(label): FP32 test accuracy \(pct(try Training.accuracy(fp, on: test)))")
       var table = Table(header: ["config"] + calibrators + ["ModelOpt (max)"])
       for row in Self.rows() {
         var cells = [row.name]
@@ -82,7 +82,7 @@ struct PTQReport {
           try convert(m, modes: [.quantize(Self.calibrated(row.config, cal))], registry: registry) { m in
             for b in calibration { _ = m(b.inputs) }
           }
-          cells.append(pct(Training.accuracy(m, on: test)))
+          cells.append(pct(try Training.accuracy(m, on: test)))
         }
         cells.append(row.reference.map(pct) ?? "-")
         table.add(cells)

@@ -45,7 +45,7 @@ struct Pipeline {
     try save(fp32, "fp32.safetensors", arch)
     results.stages.append(StageResult(
       stage: "FP32", recipe: fp32Settings.epochs == 0 ? modelName : "\(modelName), \(fp32Settings.summary)",
-      ranges: "-", accuracy: Training.accuracy(fp32, on: data.test), seconds: t, checkpoint: "fp32.safetensors", curve: curve))
+      ranges: "-", accuracy: try Training.accuracy(fp32, on: data.test), seconds: t, checkpoint: "fp32.safetensors", curve: curve))
     Console.note("FP32: \(pct(results.stages[0].accuracy))")
 
     var verified = 0
@@ -61,7 +61,7 @@ struct Pipeline {
       let tPTQ = try Stages.quantize(ptq, config: config, data: data)
       try save(ptq, "\(recipe.tag)-ptq.safetensors", arch)
       results.stages.append(StageResult(
-        stage: "PTQ", recipe: recipe.title, ranges: recipe.ranges, accuracy: Training.accuracy(ptq, on: data.test),
+        stage: "PTQ", recipe: recipe.title, ranges: recipe.ranges, accuracy: try Training.accuracy(ptq, on: data.test),
         seconds: tPTQ, checkpoint: "\(recipe.tag)-ptq.safetensors"))
       Console.note("PTQ \(recipe.title), \(recipe.ranges): \(pct(results.stages.last!.accuracy))")
       var last: (stage: String, model: Module)? = nil
@@ -72,7 +72,7 @@ struct Pipeline {
         let (qatCurve, tQAT) = try Stages.train(qat, data: data, settings: qatSettings, stage: "QAT \(recipe.title), \(recipe.ranges)")
         try save(qat, "\(recipe.tag)-qat.safetensors", arch)
         results.stages.append(StageResult(
-          stage: "QAT", recipe: recipe.title, ranges: recipe.ranges, accuracy: Training.accuracy(qat, on: data.test),
+          stage: "QAT", recipe: recipe.title, ranges: recipe.ranges, accuracy: try Training.accuracy(qat, on: data.test),
           seconds: tQAT, checkpoint: "\(recipe.tag)-qat.safetensors", curve: qatCurve))
         Console.note("QAT \(recipe.title), \(recipe.ranges): \(pct(results.stages.last!.accuracy))")
         last = ("QAT", qat)
@@ -86,7 +86,7 @@ struct Pipeline {
         let kdFile = "\(recipe.tag)-qat-kd.safetensors"
         try save(dm, kdFile, arch)
         results.stages.append(StageResult(
-          stage: "QAT+KD", recipe: recipe.title, ranges: recipe.ranges, accuracy: Training.accuracy(dm, on: data.test),
+          stage: "QAT+KD", recipe: recipe.title, ranges: recipe.ranges, accuracy: try Training.accuracy(dm, on: data.test),
           seconds: tKD, checkpoint: kdFile, curve: kdCurve))
         Console.note("QAT+KD \(recipe.title), \(recipe.ranges): \(pct(results.stages.last!.accuracy))")
         // The saved student restores onto a fresh model, bit for bit.

@@ -6,9 +6,8 @@ import QATRegistry
 enum Stages {
   /// Calibration: the training rows in batches of 256, stopping on Ctrl-C.
   static func calibrationLoop(_ data: PreparedData) -> (Module) throws -> Void {
-    let batches = data.train.batches(size: 256)
     return { m in
-      for b in batches {
+      for b in try data.train.batches(size: 256) {
         try Interrupt.check()
         _ = m(b.inputs)
       }

@@ -91,7 +91,7 @@ enum Trainer {
         return l
       },
       epochEnd: { e, meanLoss in
-        let acc = Training.accuracy(model, on: data.test)
+        let acc = try Training.accuracy(model, on: data.test)
         curve.append(EpochPoint(epoch: e + 1, loss: meanLoss, accuracy: acc))
         progress.epochEnd(epoch: e, loss: meanLoss, accuracy: acc)
         epoch = e + 1
