@@ -22,11 +22,13 @@ struct EditableCheckpoint {
 
   /// The record of quantizer `path` in mode `index`'s metadata.
   func record(_ path: String, mode index: Int = 0) -> [String: Any]? {
-    ((modes[index]["metadata"] as? [String: Any])?["quantizers"] as? [String: Any])?[path] as? [String: Any]
+    guard modes.indices.contains(index) else { return nil }
+    return ((modes[index]["metadata"] as? [String: Any])?["quantizers"] as? [String: Any])?[path] as? [String: Any]
   }
 
   /// Replaces the record of quantizer `path` (or removes it with `nil`).
   mutating func setRecord(_ path: String, _ record: [String: Any]?, mode index: Int = 0) {
+    guard modes.indices.contains(index) else { return }
     var metadata = modes[index]["metadata"] as? [String: Any] ?? [:]
     var quantizers = metadata["quantizers"] as? [String: Any] ?? [:]
     quantizers[path] = record
@@ -51,8 +53,8 @@ struct EditableCheckpoint {
     s[name] = shape
     r["state"] = s
     setRecord(path, r, mode: index)
-    if tensorToo, let dims = shape as? [Int], dims.allSatisfy({ $0 >= 0 }) {
-      let count = dims.reduce(1, *)
+    if tensorToo, let dims = shape as? [Int], dims.allSatisfy({ $0 >= 0 && $0 <= 1 << 16 }) {
+      let count = dims.reduce(1) { $0 > 1 << 16 ? $0 : $0 * $1 }
       if count <= 1 << 16 { tensors["\(path).\(name)"] = (dims, [Float](repeating: fill, count: count)) }
     }
   }
@@ -60,9 +62,11 @@ struct EditableCheckpoint {
   /// Writes the edited checkpoint.
   func write(to url: URL) throws {
     var md = metadata
-    let data = try JSONSerialization.data(withJSONObject: modes, options: [.sortedKeys, .fragmentsAllowed])
+    let data = try JSONSerialization.data(withJSONObject: modes, options: [.fragmentsAllowed])
     md["modes"] = String(decoding: data, as: UTF8.self)
     let list = tensors.keys.sorted().map { (name: $0, shape: tensors[$0]!.shape, values: tensors[$0]!.values) }
-    try SafeTensors.write(floats: list, metadata: md, to: url)
+    // No fsync: tests write thousands of these.
+    let bytes = try SafeTensors.serialize(SafeTensors.encode(floats: list, as: .f32), metadata: md)
+    try Data(bytes).write(to: url)
   }
 }
