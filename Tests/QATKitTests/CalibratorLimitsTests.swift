@@ -3,7 +3,7 @@ import Testing
 @testable import QATKit
 
 /// Issue 10, defects 3 and 6: histogram calibrators on tiny and subnormal values, and the limits
-/// on options whose size comes from a config.
+/// on options whose size comes from a config (calibrators, a distillation adapter).
 @Suite struct CalibratorLimitsTests {
   static let histogramCalibrators = ["percentile", "mse", "entropy"]
   /// Largest |x| of the group: normal, near the old `Float` width limit (6e-36 / 2048 bins),
@@ -91,5 +91,15 @@ import Testing
     #expect {
       try config.decode(QuantizeConfig.self, context: "quantize config")
     } throws: { e in "\(e)".contains("quantCfg[0].cfg.blockSize") }
+  }
+
+  /// A distillation adapter's size comes from a config: 10^6 × 10^6 weights used to be allocated.
+  @Test func kdAdapterSizeIsBounded() throws {
+    let json = JSONValue.object(["adapter": .object(["student_features": .number(1e6), "teacher_features": .number(1e6)])])
+    #expect {
+      try MSECriterion(json: json)
+    } throws: { e in "\(e)".contains("adapter") && "\(e)".contains("weights") }
+    #expect(throws: ConfigError.self) { try MSECriterion(adapterFrom: Int.max, to: 2) }
+    _ = try MSECriterion(adapterFrom: 64, to: 32)
   }
 }
