@@ -3,9 +3,12 @@
 /// needed to rebuild them on a fresh model.
 ///
 /// - `validate` checks the whole config against the model (pattern matches, bits, block
-///   sizes against the actual weights, axes, format/granularity combinations) without
-///   changing it; `convert` also checks the algorithm and calibrator names and the forward
-///   loop before it touches the model, and puts the old slots back if calibration fails.
+///   sizes against the actual weights and the widths a layer fixes for its activations, axes,
+///   format/granularity combinations, no static range on the batch axis) without changing it;
+///   `convert` also checks the algorithm and calibrator names and the forward loop before it
+///   touches the model. When a forward loop is given, it runs once (calibrating the static
+///   activation ranges) and every new activation quantizer is checked against the shapes that
+///   actually reach it; if calibration or a check fails, the old slots are put back.
 /// - Weight quantizers (slot `<param>_quantizer` of a layer with parameter `<param>`)
 ///   calibrate from the parameter directly; activation quantizers from
 ///   `context.forwardLoop`, run in evaluation mode without gradients and with every
