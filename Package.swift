@@ -65,6 +65,11 @@ let package = Package(
     .library(name: "QATPluginLSQ", targets: ["QATPluginLSQ"]),
     .library(name: "QATPluginPACT", targets: ["QATPluginPACT"]),
     .library(name: "QATDistributed", targets: ["QATDistributed"]),
+    .library(name: "QATPluginTTQ", targets: ["QATPluginTTQ"]),
+    .library(name: "QATPluginRKD", targets: ["QATPluginRKD"]),
+    .library(name: "QATPluginUncertainty", targets: ["QATPluginUncertainty"]),
+    .library(name: "QATPluginLSQPlus", targets: ["QATPluginLSQPlus"]),
+    .library(name: "QATPluginTesting", targets: ["QATPluginTesting"]),
     .executable(name: "qatkit-run", targets: ["qatkit-run"]),
     .executable(name: "qatkit-bench", targets: ["qatkit-bench"]),
   ],
@@ -89,8 +94,19 @@ let package = Package(
     .target(
       name: "QATPluginPACT", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/PACT"),
     .target(
+      name: "QATPluginTTQ", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/TTQ"),
+    .target(
+      name: "QATPluginRKD", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/RKD"),
+    .target(
+      name: "QATPluginUncertainty", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/Uncertainty"),
+    .target(
+      name: "QATPluginLSQPlus", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/LSQPlus"),
+    .target(
       name: "QATPlugins",
-      dependencies: ["QATKit", "QATRegistry", "QATPluginLSQ", "QATPluginPACT"],
+      dependencies: [
+        "QATKit", "QATRegistry", "QATPluginLSQ", "QATPluginPACT", "QATPluginTTQ", "QATPluginRKD",
+        "QATPluginUncertainty", "QATPluginLSQPlus",
+      ],
       path: "Sources/QATPlugins"),
 
     // MARK: Distributed (MPI loaded at run time with dlopen: no MPI needed to build or test)
@@ -101,25 +117,31 @@ let package = Package(
       name: "qatkit-run", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATDistributed", "QATExport"],
       path: "Sources/qatkit-run",
       exclude: ["Resources/README.md"],
-      resources: [.copy("Resources/mlp_digits_fp32.safetensors")]),
+      resources: [.copy("Resources/mlp_digits_fp32.safetensors")],
+      // Run-time plugins (`--plugin libX.so`) bind to QATKit's symbols in this executable: export
+      // them (SwiftPM exports none by default). Only this leaf target; dependents never build it.
+      linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"], .when(platforms: [.linux]))]),
     .executableTarget(
       name: "qatkit-bench", dependencies: ["QATKit", "QATRegistry", "QATPlugins"],
       path: "Benchmarks/qatkit-bench"),
     .executableTarget(
       name: "qatkit-mpi-bench", dependencies: ["QATKit", "QATDistributed"], path: "Benchmarks/qatkit-mpi-bench"),
 
+    // MARK: Plugin kit (conformance suites, gradient checks; no test framework dependency)
+    .target(name: "QATPluginTesting", dependencies: ["QATKit", "QATRegistry"], path: "Sources/QATPluginTesting"),
+
     // MARK: Tests
     // The checks that need MPI ranks: run by .ci/mpi-tests.sh under mpirun.
     .executableTarget(
       name: "qatkit-mpi-check", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATDistributed"],
       path: "Tests/MPICheck"),
-    .target(name: "QATTestSupport", dependencies: ["QATKit"], path: "Tests/QATTestSupport"),
+    .target(name: "QATTestSupport", dependencies: ["QATKit", "QATPluginTesting"], path: "Tests/QATTestSupport"),
     .testTarget(
-      name: "QATKitTests", dependencies: ["QATKit", "QATTestSupport"],
+      name: "QATKitTests", dependencies: ["QATKit", "QATPluginTesting", "QATTestSupport"],
       path: "Tests/QATKitTests", resources: [.copy("Fixtures")]),
     .testTarget(
       name: "QATRegistryTests",
-      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTestSupport"],
+      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATPluginTesting", "QATTestSupport"],
       path: "Tests/QATRegistryTests", resources: [.copy("Fixtures")]),
     .testTarget(name: "QATDistributedTests", dependencies: ["QATDistributed"], path: "Tests/QATDistributedTests"),
     .testTarget(
@@ -131,7 +153,10 @@ let package = Package(
       path: "Tests/QATKitRunTests"),
     .testTarget(
       name: "QATPluginTests",
-      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATTestSupport"],
+      dependencies: [
+        "QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATPluginTTQ", "QATPluginRKD",
+        "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginTesting", "QATTestSupport",
+      ],
       path: "Tests/QATPluginTests", resources: [.copy("Fixtures")]),
   ],
   swiftLanguageModes: [.v6]

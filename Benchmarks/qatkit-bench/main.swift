@@ -62,6 +62,7 @@ for n in [1024, 256] {
   }
 }
 items += FakeQuantBench.items(scale: scale)
+items += GroupLayoutBench.items(scale: scale)
 for b in [64, 1024] {
   items.append(Item(key: "mlp_train_step_fp32_b\(b)") {
     [TrainingBench.trainStep(batch: b, train: data.train, scale: scale)]

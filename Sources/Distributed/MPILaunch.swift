@@ -18,10 +18,10 @@ public enum MPILaunch {
   }
 
   /// Makes SIGTERM (how `mpirun` stops the other ranks after one failed, called `MPI_Abort` or
-  /// was killed) print one line on stderr naming this rank and the reason before the process
-  /// exits with status 143, so every rank says why it ended.
+  /// was killed, and every rank on Ctrl-C) print one line on stderr naming this rank and the
+  /// reason before the process exits with status 143, so every rank says why it ended.
   public static func installTerminationNotice(rank: Int, size: Int) {
-    let text = "qatkit: rank \(rank) of \(size) stopped by the MPI launcher (SIGTERM): another rank failed or was killed; see its error above\n"
+    let text = "qatkit: rank \(rank) of \(size) stopped by the MPI launcher (SIGTERM): another rank failed or was killed, or the job was interrupted; see any error above\n"
     let bytes = Array(text.utf8)
     let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: bytes.count)
     buffer.initialize(from: bytes, count: bytes.count)

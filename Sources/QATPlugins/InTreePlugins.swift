@@ -1,13 +1,19 @@
 import QATKit
 import QATPluginLSQ
+import QATPluginLSQPlus
 import QATPluginPACT
+import QATPluginRKD
+import QATPluginTTQ
+import QATPluginUncertainty
 import QATRegistry
 
 /// The plugins that ship with QATKit. Every folder under `Sources/Plugins` must appear here
 /// (a test checks it).
 public enum InTreePlugins {
   /// The in-tree plugin types, in registration order.
-  public static let all: [any QATPlugin.Type] = [LSQPlugin.self, PACTPlugin.self]
+  public static let all: [any QATPlugin.Type] = [
+    LSQPlugin.self, PACTPlugin.self, TTQPlugin.self, LSQPlusPlugin.self, RKDPlugin.self, UncertaintyPlugin.self,
+  ]
 
   /// ``Registry/builtin`` plus every in-tree plugin.
   public static let registry: Registry = {

@@ -70,14 +70,14 @@ public func restore(_ model: Module, from url: URL, registry: Registry = .builti
   let header = try CheckpointHeader(metadata: file.metadata)
   // Quantizer algorithms and calibrators that plugins brought must be registered.
   for need in header.requires where registry.entry(need.kind, need.name) == nil {
-    throw RegistryError.missingPlugin(mode: "\(need.kind.rawValue) '\(need.name)'", plugin: need.plugin)
+    throw RegistryError.missingPlugin(kind: need.kind, name: need.name, plugin: need.plugin)
   }
   // Resolve every mode before touching the model.
   var plan: [(AnyModeType, Any, JSONValue)] = []
   for saved in header.modes {
     guard registry.entry(.mode, saved.name) != nil else {
       if saved.plugin != "QATKit" && !registry.plugins.contains(saved.plugin) {
-        throw RegistryError.missingPlugin(mode: saved.name, plugin: saved.plugin)
+        throw RegistryError.missingPlugin(kind: .mode, name: saved.name, plugin: saved.plugin)
       }
       _ = try registry.mode(saved.name)  // throws unknownName with suggestions
       continue

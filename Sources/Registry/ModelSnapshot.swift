@@ -28,7 +28,7 @@ struct ModelSnapshot {
       if m.training != training { m.setTrainingFlag(training) }
     }
     for (t, values, requiresGrad) in tensors {
-      t.assign(values: values)
+      t.storage = values
       t.requiresGrad = requiresGrad
     }
     root.modeHistory = history

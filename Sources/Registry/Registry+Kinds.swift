@@ -43,19 +43,33 @@ extension Registry {
   }
 
   /// A criterion from a JSON spec whose `kind` names a registered criterion.
+  ///
+  /// - Throws: ``ConfigError`` with paths inside the spec: `kind` when it is missing or not
+  ///   registered (listing the registered kinds and the nearest), or the criterion's own error.
   public func makeCriterion(_ spec: JSONValue) throws -> any Criterion {
-    guard case .string(let kind)? = spec["kind"] else {
-      throw ConfigError.missingKey("criterion spec", path: "kind")
-    }
-    return try lookup(.criterion, kind, as: CriterionFactory.self)(spec)
+    try lookup(spec: spec, kind: .criterion, as: CriterionFactory.self)(spec)
   }
 
   /// A balancer from a JSON spec whose `kind` names a registered balancer.
+  ///
+  /// - Throws: ``ConfigError`` as ``makeCriterion(_:)``.
   public func makeBalancer(_ spec: JSONValue) throws -> any LossBalancer {
-    guard case .string(let kind)? = spec["kind"] else {
-      throw ConfigError.missingKey("balancer spec", path: "kind")
+    try lookup(spec: spec, kind: .balancer, as: BalancerFactory.self)(spec)
+  }
+
+  /// The factory named by `spec["kind"]`, with errors as config errors at `kind`.
+  private func lookup<T>(spec: JSONValue, kind: Kind, as type: T.Type) throws -> T {
+    let context = "\(kind.rawValue) spec"
+    guard case .object = spec else { throw ConfigError.wrongType(context, path: "", expected: "a JSON object with a \"kind\"") }
+    guard case .string(let name)? = spec["kind"] else {
+      throw ConfigError.missingKey(context, path: "kind")
     }
-    return try lookup(.balancer, kind, as: BalancerFactory.self)(spec)
+    do { return try lookup(kind, name, as: T.self) } catch let RegistryError.unknownName(_, _, known, suggestion) {
+      throw ConfigError.invalidValue(
+        context, path: "kind",
+        "unknown \(kind.rawValue) '\(name)'" + (suggestion.map { " (did you mean '\($0)'?)" } ?? "")
+          + "; registered: \(known.joined(separator: ", ")) (plugins add more: register the plugin, or qatkit-run --plugin)")
+    }
   }
 
   /// The quantization environment the `quantize` mode sees: every registered quantizer,

@@ -6,8 +6,9 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
   case unknownName(kind: String, name: String, known: [String], suggestion: String?)
   /// A name registered twice for the same kind.
   case duplicateName(kind: String, name: String, existingPlugin: String)
-  /// A mode recorded in a checkpoint whose plugin is not registered.
-  case missingPlugin(mode: String, plugin: String)
+  /// A mode, quantizer algorithm or calibrator recorded in a checkpoint whose plugin is not
+  /// registered.
+  case missingPlugin(kind: Registry.Kind, name: String, plugin: String)
   /// A mode that may not follow the previous one.
   case chainNotAllowed(previous: String, next: String, allowed: [String])
   /// An export mode that does not close the pending mode.
@@ -27,9 +28,11 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         + " Known: \(known.isEmpty ? "(none)" : known.joined(separator: ", "))."
     case .duplicateName(let kind, let name, let plugin):
       return "\(kind) '\(name)' is already registered (by \(plugin)); names must be unique"
-    case .missingPlugin(let mode, let plugin):
-      return "the checkpoint uses mode '\(mode)' from plugin '\(plugin)', which is not registered: "
-        + "add it with registry.register(\(plugin)Plugin.self) (or use InTreePlugins.registry)"
+    case .missingPlugin(let kind, let name, let plugin):
+      return "the checkpoint needs the \(kind.rawValue) '\(name)' from plugin '\(plugin)', which is not registered: "
+        + "register the QATPlugin type whose name is \"\(plugin)\" (by convention \(plugin)Plugin: "
+        + "registry.register(\(plugin)Plugin.self)); in-tree plugins are all in InTreePlugins.registry, "
+        + "and qatkit-run loads a plugin library with --plugin PATH"
     case .chainNotAllowed(let prev, let next, let allowed):
       return "mode '\(next)' may not follow '\(prev)'; allowed after '\(prev)': \(allowed.isEmpty ? "nothing" : allowed.joined(separator: ", "))"
     case .exportMismatch(let mode, let pending):

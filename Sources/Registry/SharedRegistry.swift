@@ -17,4 +17,15 @@ public final class SharedRegistry: Sendable {
   public func register(_ plugin: any QATPlugin.Type) throws {
     try state.withLock { try $0.register(plugin) }
   }
+
+  /// Changes the registry under the lock: `body` works on a copy that replaces the shared
+  /// value only if `body` returns (all or nothing).
+  public func update<T>(_ body: (inout Registry) throws -> T) rethrows -> T {
+    try state.withLock { shared in
+      var copy = shared
+      let result = try body(&copy)
+      shared = copy
+      return result
+    }
+  }
 }

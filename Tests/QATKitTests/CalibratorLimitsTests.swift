@@ -1,4 +1,5 @@
 import Foundation
+import QATPluginTesting
 import Testing
 @testable import QATKit
 
@@ -10,8 +11,12 @@ import Testing
   /// subnormal (1e-40 used to trap on `Int(inf)`, 1e-44 and the smallest subnormal used to hang).
   static let magnitudes: [Float] = [1e-30, 5e-36, 1e-38, Float(1e-40 as Double), Float(1e-44 as Double), .leastNonzeroMagnitude]
 
-  private let int8 = CalibrationTarget(format: .int8) { v, a in
-    QuantCodec.fakeQuantize(v, format: .int8, narrow: false, layout: GroupLayout(.perTensor, shape: [v.count]), amax: [a], blockSize: nil)
+  private var int8: CalibrationTarget { Self.int8Target() }
+
+  static func int8Target() -> CalibrationTarget {
+    CalibrationTarget(format: .int8) { v, a in
+      QuantCodec.fakeQuantize(v, format: .int8, narrow: false, layout: GroupLayout(.perTensor, shape: [v.count]), amax: [a], blockSize: nil)
+    }
   }
 
   @Test(arguments: histogramCalibrators, magnitudes)
@@ -46,7 +51,7 @@ import Testing
   func subnormalWeightsQuantize(_ name: String) throws {
     let scale = Float(1e-39 as Double)  // subnormal
     let layer = Linear(4, 3, seed: 1)
-    layer.weight.assign(values: layer.weight.scalars.map { $0 * scale })
+    try layer.weight.assign(values: layer.weight.scalars.map { $0 * scale })
     var w = QuantizerAttributes.int(8, axis: 0, calibrator: name)
     w.calibratorOptions = name == "entropy" ? .object(["bins": .number(256)]) : nil
     let config = QuantizeConfig([.init("*weight_quantizer", cfg: w)])
@@ -101,5 +106,32 @@ import Testing
     } throws: { e in "\(e)".contains("adapter") && "\(e)".contains("weights") }
     #expect(throws: ConfigError.self) { try MSECriterion(adapterFrom: Int.max, to: 2) }
     _ = try MSECriterion(adapterFrom: 64, to: 32)
+  }
+
+  /// The data-parallel histogram path (ranks agree on the first width, grow to the global
+  /// maximum, sum counts) keeps the tiny-value fix: two ranks with subnormal shards give a
+  /// finite range equal to one process's; the bins bound holds for every calibrator built there.
+  @Test(arguments: histogramCalibrators)
+  func tinyRangesAcrossRanks(_ name: String) throws {
+    let factory = try #require(QuantizationEnvironment.builtin.calibrators[name])
+    let m = Float(1e-44 as Double)
+    let shards: [[Float]] = [[m, -m / 2, 0, m / 4], [0, -.leastNonzeroMagnitude, m, 0]]
+    let one = try factory(nil)
+    one.collect(CalibrationBatch(groupCount: 1, groupSize: 8, values: shards[0] + shards[1]))
+    let expected = try #require(try one.computeAmax(for: int8))
+    let results = LocalRanks.run(2) { comm -> [Float] in
+      let c = try #require(try factory(nil) as? any DistributedCalibrator)
+      c.reset()
+      c.beginDistributed(comm)
+      c.collect(CalibrationBatch(groupCount: 1, groupSize: 4, values: shards[comm.rank]))
+      try c.reduce(over: comm)
+      return try #require(try c.computeAmax(for: Self.int8Target()))
+    }
+    for r in results {
+      let a = try r.get()
+      #expect(a.count == 1 && a[0].isFinite && a[0] >= 0 && a[0] <= m, "\(name): \(a)")
+      #expect(a.map(\.bitPattern) == expected.map(\.bitPattern), "\(name): \(a) vs \(expected)")
+    }
+    #expect(throws: ConfigError.self) { try factory(.object(["bins": .number(2e9)])) }
   }
 }

@@ -3,6 +3,7 @@ import QATTestSupport
 import Testing
 
 @testable import QATKit
+import QATPluginTesting
 
 // MARK: Helpers
 

@@ -2,6 +2,7 @@ import QATTestSupport
 import Testing
 
 @testable import QATKit
+import QATPluginTesting
 
 /// Runs a finite-difference check and records a failure with the report.
 private func expectGradients(

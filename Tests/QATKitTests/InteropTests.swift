@@ -3,6 +3,7 @@ import QATTestSupport
 import Testing
 
 @testable import QATKit
+import QATPluginTesting
 
 /// The parts of `mlp_digits_fp32_expected.json` the tests use.
 private struct Expected: Decodable {

@@ -3,6 +3,7 @@ import Testing
 import QATTestSupport
 
 @testable import QATKit
+import QATPluginTesting
 
 /// Fast (packed, blocked, threaded) GEMM against the plain reference on awkward shapes.
 @Suite("Kernels")

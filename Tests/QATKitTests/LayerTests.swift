@@ -1,4 +1,5 @@
 import Foundation
+import QATPluginTesting
 import QATTestSupport
 import Testing
 

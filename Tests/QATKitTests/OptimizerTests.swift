@@ -2,6 +2,7 @@ import QATTestSupport
 import Testing
 
 @testable import QATKit
+import QATPluginTesting
 
 /// Gradients fed to the optimizers at steps 1, 2, 3 for the parameter `[1, -2]`.
 private let gradients: [[Float]] = [[0.5, -1], [0.2, 0.4], [-0.3, 0.1]]

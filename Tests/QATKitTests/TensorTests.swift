@@ -2,6 +2,7 @@ import QATTestSupport
 import Testing
 
 @testable import QATKit
+import QATPluginTesting
 
 @Suite("TensorTests: creation")
 struct TensorCreationTests {

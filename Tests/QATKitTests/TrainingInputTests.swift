@@ -1,4 +1,5 @@
 import Foundation
+import QATPluginTesting
 import Testing
 @testable import QATKit
 
@@ -100,5 +101,61 @@ import Testing
       return path == "fc1.input_quantizer" && shape == [2, 4]
     }
     #expect(steps == 3)  // two full batches trained, the third (2 rows) rejected
+  }
+
+  /// The data-parallel `fit` and `accuracy` make the same up-front checks on every rank: a bad
+  /// label or batch size is the same typed error on both ranks (no rank left waiting in an
+  /// all-reduce), and no replica's weights move.
+  @Test func dataParallelPathsThrowTheSameTypedErrors() throws {
+    var labels = (0..<10).map { $0 % 3 }
+    labels[7] = 12
+    let bad = try dataset(labels: labels)
+    let wide = try dataset(features: 5)
+    let results = LocalRanks.run(2) { comm -> [String] in
+      let model = MLP([4, 8, 3], seed: 2)
+      let before = model.stateDict().map { $0.1.scalars }
+      var errors: [String] = []
+      for (data, batch) in [(bad, 4), (wide, 4), (bad, 0)] {
+        do {
+          try Training.fit(
+            model, data: data, epochs: 1, batchSize: batch, optimizer: SGD(model.parameters(), learningRate: 0.1),
+            communicator: comm) { x, y in Loss.crossEntropy(model(x), y) }
+          errors.append("fit accepted")
+        } catch { errors.append("fit: \(type(of: error)) \(error)") }
+        do {
+          _ = try Training.accuracy(model, on: data, batchSize: max(batch, 1), communicator: comm)
+          errors.append("accuracy accepted")
+        } catch { errors.append("accuracy: \(type(of: error))") }
+      }
+      errors.append(model.stateDict().map { $0.1.scalars } == before ? "unchanged" : "moved")
+      return errors
+    }
+    let r0 = try results[0].get(), r1 = try results[1].get()
+    #expect(r0 == r1)
+    #expect(r0[0].hasPrefix("fit: DataError") && r0[0].contains("row 7 has label 12"), "\(r0)")
+    #expect(r0[1] == "accuracy: DataError")
+    #expect(!r0[2].contains("accepted") && !r0[3].contains("accepted"), "\(r0)")
+    #expect(r0[4].hasPrefix("fit: DataError") && r0[4].contains("0"), "\(r0)")
+    #expect(r0.last == "unchanged")
+  }
+
+  /// A loss that does not read labels as classes (label-free distillation) opts out of the label
+  /// check; the feature-count check still holds.
+  @Test func labelFreeTrainingSkipsTheLabelCheck() throws {
+    let model = MLP([4, 8, 3], seed: 2)
+    var labels = (0..<10).map { $0 % 3 }
+    labels[7] = 12
+    let data = try dataset(labels: labels)
+    let before = model.stateDict().map { $0.1.scalars }
+    try Training.fit(
+      model, data: data, epochs: 1, batchSize: 4, optimizer: SGD(model.parameters(), learningRate: 0.1), labelsAreClasses: false
+    ) { x, _ in model(x).squared().mean() }
+    #expect(model.stateDict().map { $0.1.scalars } != before)
+    #expect(throws: (any Error).self) {
+      try Training.fit(
+        model, data: try dataset(features: 5), epochs: 1, batchSize: 4, optimizer: SGD(model.parameters(), learningRate: 0.1),
+        labelsAreClasses: false
+      ) { x, _ in model(x).squared().mean() }
+    }
   }
 }

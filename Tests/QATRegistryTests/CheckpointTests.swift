@@ -65,8 +65,9 @@ import Testing
     #expect {
       try restore(MLP([4, 6, 3]), from: url, registry: .builtin)
     } throws: { e in
-      guard case RegistryError.missingPlugin(let mode, let plugin) = e else { return false }
-      return mode == "test_scale" && plugin == "TestPlugin" && "\(e)".contains("register(TestPluginPlugin.self)") == false || true
+      guard case RegistryError.missingPlugin(let kind, let name, let plugin) = e else { return false }
+      return kind == .mode && name == "test_scale" && plugin == "TestPlugin"
+        && "\(e)".contains("the checkpoint needs the mode 'test_scale' from plugin 'TestPlugin'")
     }
   }
 

@@ -5,6 +5,7 @@ import QATKit
 /// A test quantizer that scales its input by a stored factor (state `_scale`).
 final class ScaleQuantizer: Quantizer {
   var isEnabled = true
+  let attributes = QuantizerAttributes(algorithm: "test_scale")
   let scale: Tensor
   init(_ s: Float) { scale = Tensor(scalar: s) }
   func callAsFunction(_ x: Tensor) -> Tensor { x * scale }
@@ -26,7 +27,7 @@ enum ScaleMode: Mode {
       m.setQuantizer(ScaleQuantizer(config.factor), slot: "output_quantizer")
       paths.append(.string(path))
     }
-    for p in model.parameters() { p.assign(values: p.scalars.map { $0 + 1 }) }
+    for p in model.parameters() { try p.assign(values: p.scalars.map { $0 + 1 }) }
     if config.failAfterInsert == true { throw ConfigError.invalidValue("test_scale", path: "failAfterInsert", "asked to fail") }
     return (model, .object(["paths": .array(paths)]))
   }

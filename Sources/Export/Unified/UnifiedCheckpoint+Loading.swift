@@ -76,7 +76,7 @@ extension UnifiedCheckpointContents {
       if !misShaped.isEmpty { parts.append("mis-shaped \(misShaped.prefix(8).joined(separator: "; "))") }
       throw ExportError.modelMismatch(parts.joined(separator: "; "))
     }
-    for (k, t) in own { t.assign(values: state[k]!.storage) }
+    for (k, t) in own { try t.assign(values: state[k]!.storage) }
     guard !quantizers.isEmpty else { return }
     for (m, slot, q) in quantizers { m.setQuantizer(q, slot: slot) }
     let rules = zip(paths, quantizers).map { QuantizeConfig.Entry($0, cfg: $1.2.attributes) }

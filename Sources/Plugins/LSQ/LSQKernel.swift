@@ -16,8 +16,9 @@ enum LSQKernel {
       y.withUnsafeMutableBufferPointer { py in
         mask.withUnsafeMutableBufferPointer { pm in
           dyds.withUnsafeMutableBufferPointer { pd in
+            var groups = layout.groups.makeIterator()
             for i in 0..<n {
-              let s = steps[layout.group(i)]
+              let s = steps[groups.next()!]
               let v = px[i] / s
               let inside = v >= minBound && v <= maxBound
               let q = Swift.min(Swift.max(v.rounded(.toNearestOrEven), minBound), maxBound)
@@ -37,9 +38,10 @@ enum LSQKernel {
       let gs = g.scalars
       var gx = [Float](repeating: 0, count: n)
       var ga = [Float](repeating: 0, count: layout.groupCount)
+      var groups = layout.groups.makeIterator()
       for i in 0..<n {
         gx[i] = gs[i] * mask[i]
-        ga[layout.group(i)] += gs[i] * dyds[i]
+        ga[groups.next()!] += gs[i] * dyds[i]
       }
       return [try! Tensor(gx, shape: shape), Tensor(ga.map { $0 * k })]
     }

@@ -24,10 +24,12 @@ public final class LSQQuantizer: Quantizer {
   private let minBound: Float, maxBound: Float
   private let gradScaleEnabled: Bool
 
-  /// Options under `algorithmOptions`.
-  public struct Options: Codable, Sendable {
+  /// Options under `algorithmOptions` (absent keys take these defaults).
+  public struct Options: PluginOptions {
     /// Apply LSQ's gradient scale `1/√(n·maxBound)` (default true).
     public var gradScale: Bool = true
+    /// The defaults.
+    public init() {}
   }
 
   /// Creates the quantizer.
@@ -41,7 +43,7 @@ public final class LSQQuantizer: Quantizer {
         algorithm: "lsq", format: attributes.format, reason: "lsq learns integer step sizes; use int2…int8 or uint2…uint8")
     }
     try attributes.validate(path: "")
-    let options = try attributes.algorithmOptions.map { try $0.decode(Options.self, context: "lsq options") } ?? Options()
+    let options = try attributes.decodeAlgorithmOptions(Options.self)
     self.attributes = attributes
     isEnabled = attributes.enable
     let mb = Float((1 << (bits - (signed ? 1 : 0))) - 1)

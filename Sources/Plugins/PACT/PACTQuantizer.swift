@@ -34,6 +34,7 @@ public final class PACTQuantizer: Quantizer {
         algorithm: "pact", format: attributes.format,
         reason: "pact learns one clipping level per tensor; remove axis/blockSize (got \(attributes.granularity))")
     }
+    _ = try attributes.decodeAlgorithmOptions(NoOptions.self)
     self.attributes = attributes
     isEnabled = attributes.enable
     signed = s

@@ -44,19 +44,22 @@ public enum Training {
   ///     initial value.
   ///   - epochEnd: Called after each epoch with its index and mean loss; an error it throws
   ///     stops training.
-  /// - Throws: ``DataError`` for a batch size below 1, negative epochs or a label outside the
-  ///   model's classes (checked on every row before the first step; the model and optimizer are
+  ///   - labelsAreClasses: Whether `loss` reads the labels as classes of the model's
+  ///     `[rows, classes]` output (so each is checked to be in `0..<classes`). Pass `false` for a
+  ///     loss that ignores the labels or reads them otherwise (label-free distillation).
+  /// - Throws: ``DataError`` for a batch size below 1, negative epochs or (with
+  ///   `labelsAreClasses`) a label outside the model's classes (checked on every row before the first step; the model and optimizer are
   ///   untouched then); the errors of ``Module/checkedForward(_:)`` for a batch the model cannot
   ///   take (a wrong feature count before the first step, a quantizer that cannot take a later
   ///   batch before that batch's step); and whatever `loss` throws.
   public static func fit(
     _ model: Module, data: Dataset, epochs: Int, batchSize: Int, optimizer: any Optimizer,
-    seed: UInt64 = 0, schedule: LRSchedule = .constant, clipNorm: Float? = nil,
+    seed: UInt64 = 0, schedule: LRSchedule = .constant, clipNorm: Float? = nil, labelsAreClasses: Bool = true,
     loss: (Tensor, [Int]) throws -> Tensor, epochEnd: (Int, Float) throws -> Void = { _, _ in }
   ) throws {
     guard epochs >= 0 else { throw DataError.invalidEpochCount(epochs) }
     guard batchSize > 0 else { throw DataError.invalidBatchSize(batchSize) }
-    try validate(model, data: data, batchSize: batchSize)
+    try validate(model, data: data, batchSize: batchSize, labelsAreClasses: labelsAreClasses)
     model.train()
     let base = optimizer.learningRate
     defer { optimizer.learningRate = base }
@@ -82,14 +85,16 @@ public enum Training {
   }
 
   /// Runs the first batch through a checked forward pass (evaluation mode, no gradients) and,
-  /// when the model's output is `[rows, classes]`, checks every label against `classes`.
-  static func validate(_ model: Module, data: Dataset, batchSize: Int) throws {
+  /// when the model's output is `[rows, classes]` and `labelsAreClasses`, checks every label
+  /// against `classes`.
+  static func validate(_ model: Module, data: Dataset, batchSize: Int, labelsAreClasses: Bool = true) throws {
     guard data.count > 0 else { return }
     let probe = data.batch(0..<Swift.min(batchSize, data.count))
     let wasTraining = model.training
     model.eval()
     defer { model.train(wasTraining) }
     let out = try Tensor.withoutGrad { try model.checkedForward(probe.inputs) }
+    guard labelsAreClasses else { return }
     if out.rank == 2, out.shape[0] == probe.labels.count {
       try checkLabels(data.labels, classes: out.shape[1], firstRow: 0)
     } else if let row = data.labels.firstIndex(where: { $0 < 0 }) {

@@ -16,6 +16,8 @@
 ///   `parameters()` so the optimizer trains them, and therefore also in the state dict
 ///   (the engine lists every parameter in the state dict). Export or restore with
 ///   `strict: false` to drop them.
+/// - Trainable tensors of the balancer (learned loss weights, e.g. uncertainty weighting)
+///   appear likewise under `kd_balancer.`.
 /// - ``exportStudent()`` removes every hook and returns the student with its quantizer slots.
 public final class DistillationModel: Module {
   /// The model being trained.
@@ -34,6 +36,7 @@ public final class DistillationModel: Module {
   private let captures = CaptureStore()
   private var hookTokens: [(module: Module, token: Int)] = []
   private let criteriaParameters: CriteriaParameters
+  private let balancerParameters: CriteriaParameters
 
   /// Wraps `student` with the teacher and criteria of `config`: validates the config,
   /// freezes the teacher and puts it in evaluation mode, and registers output hooks on the
@@ -51,6 +54,7 @@ public final class DistillationModel: Module {
     self.criteriaParameters = CriteriaParameters(config.criteria.enumerated().flatMap { i, e in
       e.criterion.learnableParameters().map { ("\(i).\($0.0)", $0.1) }
     })
+    self.balancerParameters = CriteriaParameters(config.balancer?.learnableParameters() ?? [])
     super.init()
     teacher.freeze()
     teacher.eval()
@@ -79,12 +83,13 @@ public final class DistillationModel: Module {
   /// The student's parameters of its root.
   public override func ownParameters() -> [(String, Tensor)] { student.ownParameters() }
 
-  /// The student's children, then `teacher` (when in the state) and `kd_criteria` (when a
-  /// criterion has trainable tensors).
+  /// The student's children, then `teacher` (when in the state), `kd_criteria` (when a
+  /// criterion has trainable tensors) and `kd_balancer` (when the balancer has).
   public override func children() -> [(String, Module)] {
     var c = student.children()
     if !excludeTeacherFromState { c.append(("teacher", teacher)) }
     if !criteriaParameters.tensors.isEmpty { c.append(("kd_criteria", criteriaParameters)) }
+    if !balancerParameters.tensors.isEmpty { c.append(("kd_balancer", balancerParameters)) }
     return c
   }
 
@@ -197,7 +202,8 @@ private final class CaptureStore {
   }
 }
 
-/// Holds the criteria's trainable tensors as parameters so `parameters()` lists them.
+/// Holds the criteria's (or the balancer's) trainable tensors as parameters so
+/// `parameters()` lists them.
 final class CriteriaParameters: Module {
   let tensors: [(String, Tensor)]
 

@@ -45,10 +45,12 @@ public struct KDCriterionEntry {
 ///   balancer: try StaticBalancer(kdWeights: [0.5, 0.2]))
 /// ```
 ///
-/// The teacher is a live model, so the config is not decodable from JSON alone: recipes give
-/// the criteria and balancer as JSON and the teacher from Swift with
-/// ``init(json:teacher:makeCriterion:makeBalancer:)``. ``json`` describes everything but the
-/// teacher's weights for the mode history.
+/// The teacher is a live model, so the config is not decodable from JSON alone (and
+/// `.named("kd_loss", json)` throws): recipes give the criteria and balancer as JSON and the
+/// teacher from Swift with `KDConfig(json:teacher:registry:)` (module QATRegistry; resolves
+/// plugin criteria and balancers by name) or ``init(json:teacher:makeCriterion:makeBalancer:)``
+/// (built-ins only by default). ``json`` describes everything but the teacher's weights for
+/// the mode history.
 public struct KDConfig {
   /// The teacher model: frozen, kept in evaluation mode and run without gradients.
   public var teacher: Module?
@@ -134,7 +136,7 @@ public struct KDConfig {
             + available.map { $0.isEmpty ? "\"\" (output)" : $0 }.joined(separator: ", "))
       }
     }
-    let reserved = ["kd_criteria"] + (excludeTeacherFromState ? [] : ["teacher"])
+    let reserved = ["kd_criteria", "kd_balancer"] + (excludeTeacherFromState ? [] : ["teacher"])
     if let clash = student.children().map(\.0).first(where: reserved.contains) {
       throw ConfigError.invalidValue(
         context, path: "", "the student has a child named '\(clash)', which the distillation model reserves")
@@ -181,7 +183,8 @@ public struct KDConfig {
 
   /// Creates a configuration from JSON criteria and balancer (the form of ``json``) and a
   /// live teacher. Criteria and balancers are created by `kind` with the given factories;
-  /// the defaults know the built-ins (``KDBuiltins``), a registry passes its own lookup.
+  /// the defaults know only the built-ins (``KDBuiltins``): use `KDConfig(json:teacher:registry:)`
+  /// from QATRegistry for plugins' kinds.
   ///
   /// - Throws: ``ConfigError`` naming the key path (`criteria[0].criterion.temprature`).
   public init(

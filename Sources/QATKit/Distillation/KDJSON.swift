@@ -26,20 +26,3 @@ enum KDJSON {
 protocol KindTagged {
   var kind: String? { get }
 }
-
-extension ConfigError {
-  /// The same error with `prefix` prepended to its key path (for nested specs).
-  func prefixed(_ prefix: String, context newContext: String) -> ConfigError {
-    func join(_ p: String) -> String {
-      if prefix.isEmpty { return p }
-      return p.isEmpty ? prefix : (p.hasPrefix("[") ? prefix + p : prefix + "." + p)
-    }
-    switch self {
-    case .invalidJSON: return self
-    case .unknownKey(_, let p, let known): return .unknownKey(newContext, path: join(p), known: known)
-    case .missingKey(_, let p): return .missingKey(newContext, path: join(p))
-    case .wrongType(_, let p, let t): return .wrongType(newContext, path: join(p), expected: t)
-    case .invalidValue(_, let p, let m): return .invalidValue(newContext, path: join(p), m)
-    }
-  }
-}

@@ -23,7 +23,9 @@ public enum KDLossMode: Mode {
   /// The config without the teacher's weights (see ``KDConfig/json``).
   public static func encode(_ config: KDConfig) throws -> JSONValue { config.json }
 
-  /// Always throws: a `kd_loss` config needs a live teacher.
+  /// Always throws: a `kd_loss` config needs a live teacher, so `.named("kd_loss", json)`
+  /// fails. Build the config with `KDConfig(json:teacher:registry:)` (module QATRegistry),
+  /// which resolves criteria and balancers by name, and pass it as `.kdLoss(config)`.
   ///
   /// - Throws: ``ConfigError`` explaining how to convert `kd_loss` from Swift.
   public static func decode(_ json: JSONValue) throws -> KDConfig {
@@ -53,7 +55,8 @@ public enum KDLossMode: Mode {
       "kd_loss config", path: "teacher",
       "kd_loss needs a live teacher model and cannot be created from JSON or a checkpoint; "
         + "restore the (quantized) student, then convert it in Swift with "
-        + "KDConfig(teacher: teacher, criteria: ...) or KDConfig(json: criteriaJSON, teacher: teacher)")
+        + "KDConfig(teacher: teacher, criteria: ...) or, by name, KDConfig(json: criteriaJSON, teacher: teacher, registry: registry) "
+        + "and convert(model, modes: [.kdLoss(config)], registry: registry)")
   }
 }
 

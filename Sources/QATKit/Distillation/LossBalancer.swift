@@ -1,6 +1,10 @@
 /// Combines named distillation losses, and optionally the student's own loss, into the
 /// one scalar that is back-propagated.
 ///
+/// A balancer may learn its weights (uncertainty weighting learns one log-variance per
+/// loss): it lists those tensors in ``learnableParameters()`` and the ``DistillationModel``
+/// exposes them to the optimizer through `parameters()` (under `kd_balancer.`).
+///
 /// Plugins conform to this protocol (and to ``JSONLossBalancer`` to be created by name).
 public protocol LossBalancer {
   /// A short name, e.g. `"static"`.
@@ -15,6 +19,9 @@ public protocol LossBalancer {
   func balance(_ losses: [(String, Tensor)], studentLoss: Tensor?) throws -> Tensor
   /// Checks, before any training step, that the balancer can combine `kdLossCount` losses.
   func validate(kdLossCount: Int) throws
+  /// Trainable tensors owned by the balancer (learned weights), with names such as
+  /// `log_variance`; none by default.
+  func learnableParameters() -> [(String, Tensor)]
   /// The JSON description recorded in the mode history.
   var spec: JSONValue { get }
 }
@@ -22,6 +29,9 @@ public protocol LossBalancer {
 extension LossBalancer {
   /// Accepts any number of losses.
   public func validate(kdLossCount: Int) throws {}
+
+  /// No trainable tensors.
+  public func learnableParameters() -> [(String, Tensor)] { [] }
 
   /// `{"kind": name}`.
   public var spec: JSONValue { .object(["kind": .string(name)]) }

@@ -34,19 +34,19 @@ extension Training {
   ///   failed), or the replicas diverged; errors of `loss`.
   public static func fit(
     _ model: Module, data: Dataset, epochs: Int, batchSize: Int, optimizer: any Optimizer,
-    seed: UInt64 = 0, schedule: LRSchedule = .constant, clipNorm: Float? = nil,
+    seed: UInt64 = 0, schedule: LRSchedule = .constant, clipNorm: Float? = nil, labelsAreClasses: Bool = true,
     communicator: any Communicator,
     loss: (Tensor, [Int]) throws -> Tensor, epochEnd: (Int, Float) throws -> Void = { _, _ in }
   ) throws {
     guard communicator.size > 1 else {
       try fit(
         model, data: data, epochs: epochs, batchSize: batchSize, optimizer: optimizer, seed: seed,
-        schedule: schedule, clipNorm: clipNorm, loss: loss, epochEnd: epochEnd)
+        schedule: schedule, clipNorm: clipNorm, labelsAreClasses: labelsAreClasses, loss: loss, epochEnd: epochEnd)
       return
     }
     guard epochs >= 0 else { throw DataError.invalidEpochCount(epochs) }
     guard batchSize > 0 else { throw DataError.invalidBatchSize(batchSize) }
-    try validate(model, data: data, batchSize: batchSize)
+    try validate(model, data: data, batchSize: batchSize, labelsAreClasses: labelsAreClasses)
     model.train()
     let params = model.trainableParameters()
     try broadcastParameters(params, from: 0, communicator: communicator)
@@ -123,7 +123,7 @@ extension Training {
     try flat.withUnsafeMutableBytes { try communicator.broadcast($0, root: root) }
     var offset = 0
     for p in parameters {
-      p.assign(values: Array(flat[offset..<(offset + p.count)]))
+      p.storage = Array(flat[offset..<(offset + p.count)])  // exactly p.count values
       offset += p.count
     }
   }

@@ -80,7 +80,7 @@ extension Module {
       guard let target = targets[name], target.shape == t.shape else {
         throw ModuleError.notCopyable("'\(path.isEmpty ? name : "\(path).\(name)")' has shape \(t.shape) but the copy has \(targets[name]?.shape.description ?? "no such tensor")")
       }
-      target.assign(values: t.storage)
+      target.storage = t.storage  // same shape, checked above
       target.requiresGrad = t.requiresGrad
     }
   }
@@ -100,7 +100,7 @@ extension Module {
       guard let target = targets[name], target.shape == t.shape else {
         throw ModuleError.notCopyable("quantizer '\(path)' state '\(name)' cannot be copied")
       }
-      target.assign(values: t.storage)
+      target.storage = t.storage  // same shape, checked above
     }
     let learned = Set(q.learnableParameters().filter(\.1.requiresGrad).map(\.0))
     for (name, t) in copy.learnableParameters() { t.requiresGrad = learned.contains(name) }

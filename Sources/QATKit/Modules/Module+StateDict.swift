@@ -32,6 +32,6 @@ extension Module {
       throw ModuleError.stateMismatch(
         missing: strict ? missing : [], unexpected: strict ? unexpected : [], misShaped: misShaped)
     }
-    for (k, t) in own { if let v = state[k] { t.assign(values: v.storage) } }
+    for (k, t) in own { if let v = state[k] { t.storage = v.storage } }
   }
 }

@@ -56,10 +56,3 @@ public protocol Calibrator: AnyObject {
   func reset()
 }
 
-/// Strict decoding of calibrator options (`nil` or `{}` give the defaults).
-extension JSONValue {
-  /// Decodes `T` from optional options; `nil` decodes `{}`.
-  package static func decodeOptions<T: Codable>(_ json: JSONValue?, as type: T.Type, context: String) throws -> T {
-    try (json ?? .object([:])).decode(T.self, context: context)
-  }
-}

@@ -67,14 +67,30 @@ public struct GroupLayout: Equatable, Sendable {
     }
   }
 
-  /// The group of flat element `i`.
-  @inline(__always) public func group(_ i: Int) -> Int {
+  /// The group of flat element `i` (random access: one or two integer divisions).
+  ///
+  /// Inlinable, so a plugin kernel in another module pays no call per element; a kernel that
+  /// walks the elements in order should iterate ``groups`` instead, which needs no division.
+  @inlinable @inline(__always) public func group(_ i: Int) -> Int {
     switch kind {
     case .tensor: 0
     case .channel(_, let c, let inner): (i / inner) % c
     case .block(let b): i / b
     }
   }
+
+  /// The group of every element in row-major order, as a sequence without divisions: the fast
+  /// path for kernels that walk a tensor in order.
+  ///
+  /// ```swift
+  /// var it = layout.groups.makeIterator()
+  /// for i in 0..<n { y[i] = x[i] * scale[it.next()!] }
+  /// // or: for (i, g) in zip(0..<n, layout.groups) { ... }
+  /// ```
+  ///
+  /// The sequence is infinite in principle (it wraps around after ``shape``'s element count);
+  /// bound it by the element count.
+  @inlinable public var groups: GroupSequence { GroupSequence(self) }
 
   /// The values regrouped group-major, for calibrators.
   public func batch(_ x: [Float]) -> CalibrationBatch {
@@ -111,5 +127,54 @@ public struct GroupLayout: Equatable, Sendable {
       }
     }
     return m
+  }
+}
+
+/// The group index of each element of a tensor in row-major order (see ``GroupLayout/groups``).
+public struct GroupSequence: Sequence, Sendable {
+  @usableFromInline let runLength: Int
+  @usableFromInline let period: Int
+
+  /// The groups of `layout`'s elements.
+  @inlinable public init(_ layout: GroupLayout) {
+    switch layout.kind {
+    case .tensor:
+      runLength = Int.max
+      period = 1
+    case .channel(_, let c, let inner):
+      runLength = Swift.max(inner, 1)
+      period = Swift.max(c, 1)
+    case .block(let b):
+      runLength = Swift.max(b, 1)
+      period = Int.max
+    }
+  }
+
+  /// An iterator starting at element 0.
+  @inlinable public func makeIterator() -> Iterator { Iterator(runLength: runLength, period: period) }
+
+  /// Counts through runs of equal groups: increments and compares only.
+  public struct Iterator: IteratorProtocol, Sendable {
+    @usableFromInline let runLength: Int
+    @usableFromInline let period: Int
+    @usableFromInline var group = 0
+    @usableFromInline var inRun = 0
+
+    @inlinable init(runLength: Int, period: Int) {
+      self.runLength = runLength
+      self.period = period
+    }
+
+    /// The group of the next element (never `nil`).
+    @inlinable @inline(__always) public mutating func next() -> Int? {
+      let g = group
+      inRun &+= 1
+      if inRun == runLength {
+        inRun = 0
+        group &+= 1
+        if group == period { group = 0 }
+      }
+      return g
+    }
   }
 }

@@ -78,8 +78,6 @@ public struct QuantizationEnvironment: Sendable {
   }
 }
 
-/// Options of calibrators that take none (`{}`).
-struct NoOptions: Codable {}
 
 /// The ``ModeContext`` key under which the registry passes the quantization environment.
 public enum QuantizationEnvironmentKey: ModeContextKey {

@@ -121,6 +121,18 @@ public enum QuantizeMode: Mode {
     }
   }
 
+  /// Builds the quantizer at `path` with the factory of its algorithm. A ``ConfigError`` from
+  /// the factory names a key of the attributes (`algorithmOptions.treshold`, `format`); it is
+  /// reported under the quantizer's path (`fc1.weight_quantizer.algorithmOptions.treshold`).
+  package static func makeQuantizer(
+    _ attributes: QuantizerAttributes, path: String, environment: QuantizationEnvironment
+  ) throws -> any Quantizer {
+    let factory = try environment.quantizerFactory(attributes.algorithm, path: path)
+    do { return try factory(attributes) } catch let e as ConfigError {
+      throw e.prefixed(path, context: "quantize config")
+    }
+  }
+
   /// The parameter a slot named `<name>_quantizer` reads (`weight_quantizer` → `weight`).
   package static func parameter(of module: Module, slot: String) -> Tensor? {
     guard slot.hasSuffix("_quantizer") else { return nil }
@@ -135,13 +147,15 @@ public enum QuantizeMode: Mode {
     // Build everything before touching the model.
     var built: [(Planned, any Quantizer, (any Calibrator)?)] = []
     for p in planned {
-      let q = try env.quantizerFactory(p.attributes.algorithm, path: p.path)(p.attributes)
+      let q = try makeQuantizer(p.attributes, path: p.path, environment: env)
       var cal: (any Calibrator)? = nil
       if q.isEnabled, q.needsCalibration {
+        let factory = try env.calibratorFactory(p.attributes.calibrator, path: p.path)
         do {
-          cal = try env.calibratorFactory(p.attributes.calibrator, path: p.path)(p.attributes.calibratorOptions)
+          cal = try factory(p.attributes.calibratorOptions)
         } catch let e as ConfigError {
-          throw ConfigError.invalidValue("quantize config", path: "\(p.path).calibratorOptions", e.description)
+          // Calibrator factories report paths inside their options.
+          throw e.prefixed("\(p.path).calibratorOptions", context: "quantize config")
         }
       }
       built.append((p, q, cal))
@@ -308,7 +322,7 @@ public enum QuantizeMode: Mode {
       let param = parameter(of: m, slot: slot)
       try checkSlot(record.attributes, path: path, module: m, slot: slot, parameter: param)
       try checkStateShapes(record.state, path: path, saved: saved)
-      let q = try env.quantizerFactory(record.attributes.algorithm, path: path)(record.attributes)
+      let q = try makeQuantizer(record.attributes, path: path, environment: env)
       do {
         try q.allocateState(shapes: record.state)
         if let param {

@@ -13,13 +13,22 @@
 /// from the same attributes and calls ``allocateState(shapes:)`` with the state shapes
 /// recorded at convert time; values arrive with the state dict.
 ///
-/// Plugins implement new algorithms (LSQ, PACT, ...) by conforming to this protocol; only
-/// ``isEnabled``, ``callAsFunction(_:)`` and ``stateTensors()`` are required (and
-/// ``attributes`` should be given).
+/// Weight quantizers (slot `<param>_quantizer` of a layer that has parameter `<param>`) are
+/// calibrated by calling them once on the weight between ``beginCalibration(_:)`` and
+/// ``endCalibration()``; activation quantizers by the forward loop. The `quantize` mode
+/// builds the configured calibrator (`attributes.calibrator`, `max` by default) for every
+/// enabled quantizer whose ``needsCalibration`` is `true`, whether or not the algorithm uses
+/// it for more than its initial range.
+///
+/// Plugins implement new algorithms (LSQ, PACT, ...) by conforming to this protocol. Four
+/// members are required: ``isEnabled``, ``attributes`` (return the attributes the factory
+/// received: restore rebuilds the quantizer from them), ``callAsFunction(_:)`` and
+/// ``stateTensors()``; the others have defaults.
 public protocol Quantizer: AnyObject {
   /// When `false` the quantizer is the identity.
   var isEnabled: Bool { get set }
-  /// The attributes this quantizer was built from (recorded in the mode metadata).
+  /// The attributes this quantizer was built from, unchanged: the `quantize` mode records
+  /// them in the checkpoint and rebuilds the quantizer from them on restore.
   var attributes: QuantizerAttributes { get }
   /// Fake-quantizes `x` (or observes it while calibrating), recording its backward.
   func callAsFunction(_ x: Tensor) -> Tensor
@@ -60,10 +69,6 @@ public protocol Quantizer: AnyObject {
 }
 
 extension Quantizer {
-  /// Default attributes naming the conforming type as the algorithm. Override it: the
-  /// `quantize` mode records attributes and rebuilds quantizers from them on restore, which
-  /// fails loudly (unknown algorithm) for this default.
-  public var attributes: QuantizerAttributes { QuantizerAttributes(algorithm: "\(Self.self)") }
   /// No learnable parameters.
   public func learnableParameters() -> [(String, Tensor)] { [] }
   /// `attributes.needsCalibration`.

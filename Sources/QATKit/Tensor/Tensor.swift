@@ -104,11 +104,6 @@ public final class Tensor {
     storage = other.storage
   }
 
-  /// Replaces the values in place from a flat array of the same count.
-  package func assign(values: [Float]) {
-    precondition(values.count == storage.count)
-    storage = values
-  }
 
   /// Gives the tensor a new shape with the same element count, in place (no autodiff record).
   package func reshapeInPlace(_ newShape: [Int]) {

@@ -44,7 +44,7 @@ enum ExitCode {
       if case .verificationFailed = e { return failure }
       return usage
     case is ConfigError, is DataError, is SafeTensorsError, is ModuleError, is TensorError,
-      is QuantizerError, is KDError, is RegistryError:
+      is QuantizerError, is KDError, is RegistryError, is PluginLoadError:
       return usage
     default:
       return failure

@@ -20,6 +20,9 @@ enum CommandLineTool {
       PTQCommand.self,
       InspectCommand.self,
       ListCommand.self,
+      NewPluginCommand.self,
+      BuildPluginCommand.self,
+      CheckPluginCommand.self,
     ]
   }
 
@@ -43,7 +46,11 @@ enum CommandLineTool {
 
   /// Parses `arguments` and runs the command they name; returns the exit code.
   static func dispatch(_ arguments: [String]) -> Int32 {
-    var args = arguments
+    var args: [String]
+    let pluginPaths: [String]
+    do { (pluginPaths, args) = try ToolRegistry.extractPluginOptions(arguments) } catch {
+      return report(error, command: nil)
+    }
     if args.first == "--version" {
       print("qatkit-run \(version)")
       return ExitCode.success
@@ -76,6 +83,7 @@ enum CommandLineTool {
     }
     Interrupt.install()
     do {
+      try ToolRegistry.load(pluginPaths)
       let parsed = try ParsedArguments(leading + args, specs: command.options + globalOptions, command: command.name)
       applyGlobalOptions(parsed)
       let n = parsed.positionals.count
@@ -85,7 +93,9 @@ enum CommandLineTool {
         let extra = n > p.upperBound ? ": unexpected '\(parsed.positionals[p.upperBound])'" : ""
         throw CLIError.usage("'\(command.name)' takes \(expected) argument\(p.upperBound == 1 ? "" : "s"), got \(n)\(extra)")
       }
-      try command.init(parsed).run()
+      let instance = try command.init(parsed)
+      DistributedSession.announce(command.name)
+      try instance.run()
       return ExitCode.success
     } catch {
       return report(error, command: command)
@@ -124,6 +134,8 @@ enum CommandLineTool {
       "  --version      print the version",
       "  --distributed  run as one rank of an MPI job (automatic under mpirun / srun / mpiexec)",
       "  -h, --help     show help (after a command: that command's help)",
+      "  --plugin PATH  load a plugin library before the command runs (repeatable, before or after",
+      "                 the command; build one with 'qatkit-run build-plugin')",
     ] + global + [
       "",
       "EXIT CODES: 0 ok, 1 failure while running, 2 usage or input error, 130 interrupted (Ctrl-C).",
@@ -139,7 +151,10 @@ enum CommandLineTool {
       lines.append((i == 0 ? "USAGE: " : "       ") + "qatkit-run \(u)")
     }
     if !command.discussion.isEmpty { lines += ["", command.discussion] }
-    let options = command.options + globalOptions + [.flag("-h, --help", "show this help")]
+    let options = command.options + globalOptions + [
+      .option("--plugin", "PATH", "load a plugin library first (global option)", repeatable: true),
+      .flag("-h, --help", "show this help"),
+    ]
     let labels = options.map { o in o.value.map { "\(o.name) \($0)" } ?? o.name }
     let width = labels.map(\.count).max() ?? 0
     lines += ["", "OPTIONS:"]

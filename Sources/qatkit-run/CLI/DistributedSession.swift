@@ -34,9 +34,21 @@ enum DistributedSession {
     world = comm
     MPILaunch.installTerminationNotice(rank: comm.rank, size: comm.size)
     if comm.rank != 0 {
+      Console.secondaryRank = true
       let null = open("/dev/null", O_WRONLY)
       if null >= 0 { dup2(null, STDOUT_FILENO) }
     }
+  }
+
+  /// Commands that only print (no data, no training): they run on every rank as in one
+  /// process and say nothing about ranks.
+  static let printOnlyCommands: Set<String> = ["list", "inspect"]
+
+  /// Prints `data-parallel over N processes (MPI)` (rank 0, stdout) before a command that
+  /// trains, calibrates or evaluates runs in an MPI job of more than one rank.
+  static func announce(_ command: String) {
+    guard world.size > 1, !printOnlyCommands.contains(command) else { return }
+    print("data-parallel over \(world.size) processes (MPI)")
   }
 
   /// `"rank R of N: "` in an MPI job, `""` otherwise: the prefix of error messages.

@@ -60,14 +60,15 @@ struct DistillCommand: Command {
     let settings = TrainingSettings(
       epochs: epochs, batchSize: batch ?? TrainOptionsDefaults.batch(rows: data.train.count), learningRate: lr,
       rangeLearningRate: rangeLR, seed: data.record.seed)
-    let before = try Training.accuracy(student, on: data.test)
+    let before = try Stages.accuracy(student, on: data.test)
     let (dm, curve, t) = try Stages.distill(student, teacher: teacherModel, data: data, settings: settings, kd: kd.kd(teacher:), stage: "QAT+KD")
     let file = output.file("qat-kd.safetensors", data: data)
     try Checkpoints.save(dm, to: file, architecture: arch, data: data.record)
-    let acc = try Training.accuracy(dm, on: data.test)
+    let acc = try Stages.accuracy(dm, on: data.test)
     Console.result(data.summary)
     Console.result("QAT+KD: \(settings.summary); \(kd.kdSummary)")
-    Console.result("test accuracy: PTQ \(pct(before)) → QAT+KD \(pct(acc)) (teacher \(pct(try Training.accuracy(teacherModel, on: data.test))); \(secs(t)))")
+    let teacherAccuracy = try Stages.accuracy(teacherModel, on: data.test)
+    Console.result("test accuracy: PTQ \(pct(before)) → QAT+KD \(pct(acc)) (teacher \(pct(teacherAccuracy)); \(secs(t)))")
     Console.result("checkpoint: \(file.path)")
     try SingleStage.writeJSON(
       output.json, data: data, model: student, name: ModelOptions.describe(arch, file: modelOptions.architectureFile),

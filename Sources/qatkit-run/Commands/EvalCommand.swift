@@ -12,7 +12,7 @@ struct EvalCommand: Command {
   static let discussion = """
     Prints the accuracy on the test rows (the recorded split, --test, or the bundled digits
     test set) and the number of correct predictions; --predictions FILE.csv writes one
-    predicted class per test row.
+    predicted class per test row. Under mpirun each rank predicts its share of the rows.
 
     Example: qatkit-run eval --model Examples/byo/cnn_seq_digits.json --weights Examples/byo/cnn_seq_digits.safetensors
     """
@@ -46,8 +46,7 @@ struct EvalCommand: Command {
       data = try dataOptions.load(modelInputShape: modelOptions.declaredInputShape())
       (model, arch) = try modelOptions.build(for: data, seed: data.record.seed)
     }
-    model.eval()
-    let predicted = try Tensor.withoutGrad { try data.test.batches(size: 512).flatMap { model($0.inputs).argmax(axis: -1) } }
+    let predicted = try Stages.predictions(model, on: data.test)
     let correct = zip(predicted, data.test.labels).filter { $0 == $1 }.count
     let acc = Float(correct) / Float(max(data.test.count, 1))
     let name = ModelOptions.describe(arch, file: modelOptions.architectureFile)

@@ -14,7 +14,7 @@ struct ListCommand: Command {
   init(_ arguments: ParsedArguments) throws {}
 
   func run() throws {
-    for e in InTreePlugins.registry.allEntries {
+    for e in ToolRegistry.registry.allEntries {
       let kind = e.kind.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)
       let name = e.name.padding(toLength: 18, withPad: " ", startingAt: 0)
       print("\(kind) \(name) [\(e.plugin)] \(e.summary)")

@@ -48,11 +48,11 @@ struct QATCommand: Command {
     let train = TrainingSettings(
       epochs: settings.epochs, batchSize: settings.batch ?? TrainOptionsDefaults.batch(rows: data.train.count),
       learningRate: settings.lr, rangeLearningRate: settings.rangeLR, seed: data.record.seed)
-    let before = try Training.accuracy(model, on: data.test)
+    let before = try Stages.accuracy(model, on: data.test)
     let (curve, t) = try Stages.train(model, data: data, settings: train, stage: "QAT")
     let file = output.file("qat.safetensors", data: data)
     try Checkpoints.save(model, to: file, architecture: arch, data: data.record)
-    let acc = try Training.accuracy(model, on: data.test)
+    let acc = try Stages.accuracy(model, on: data.test)
     Console.result(data.summary)
     Console.result("QAT: \(train.summary)\(Stages.hasLearnedRanges(model) ? ", learned ranges at \(shortNumber(train.rangeLearningRate))" : "")")
     Console.result("test accuracy: PTQ \(pct(before)) → QAT \(pct(acc)) (\(secs(t)))")

@@ -31,10 +31,11 @@ struct RunCommand: Command {
       qatkit-run --model Examples/byo/cnn_seq_digits.json --weights Examples/byo/cnn_seq_digits.safetensors
       qatkit-run --data mydata.csv --label-column y --quant-cfg INT8_DEFAULT_CFG --json results.json
 
-    The bundled digits job also runs under mpirun (mpirun -np N qatkit-run): every stage runs
-    data-parallel, each rank on its shard of every batch, gradients and calibration statistics
-    combined across ranks; rank 0 writes the checkpoints and prints the table. The pipeline on
-    your own data and model runs in one process.
+    Both run data-parallel under mpirun (mpirun -np N qatkit-run ...): every stage runs on each
+    rank's shard of every batch, with the gradients and calibration statistics combined across
+    ranks (same batches, same order, same PTQ ranges as one process); rank 0 prints the table
+    and writes the checkpoints, the JSON and the report. Every rank reads the data and model
+    files itself (a shared file system, or copies at the same paths; checked).
     """
   static let options: [OptionSpec] =
     DataOptions.specs + ModelOptions.specs + QuantOptions.specs + TrainOptions.fp32Specs + TrainOptions.qatSpecs
@@ -70,9 +71,6 @@ struct RunCommand: Command {
         out: out, qatEpochs: try arguments.int("--qat-epochs", default: 10, in: 0...10_000), world: DistributedSession.world
       ).run()
       return
-    }
-    guard DistributedSession.world.size == 1 else {
-      throw CLIError.usage("the pipeline on your own data and model runs in one process; start it without mpirun")
     }
     let dataOptions = try DataOptions(arguments)
     let modelOptions = try ModelOptions(arguments)

@@ -40,8 +40,9 @@ struct TrainCommand: Command {
     let (curve, t) = try Stages.train(model, data: data, settings: settings, stage: "FP32")
     let file = output.file("fp32.safetensors", data: data)
     try Checkpoints.save(model, to: file, architecture: arch, data: data.record)
-    let acc = try Training.accuracy(model, on: data.test)
-    Console.result("FP32 train accuracy \(pct(try Training.accuracy(model, on: data.train))), test accuracy \(pct(acc)) (\(secs(t)))")
+    let acc = try Stages.accuracy(model, on: data.test)
+    let trainAccuracy = try Stages.accuracy(model, on: data.train)
+    Console.result("FP32 train accuracy \(pct(trainAccuracy)), test accuracy \(pct(acc)) (\(secs(t)))")
     Console.result("checkpoint: \(file.path)")
     try SingleStage.writeJSON(
       output.json, data: data, model: model, name: name, settings: ["FP32: \(settings.summary)"],

@@ -8,10 +8,12 @@ import QATRegistry
 enum Checkpoints {
   static let architectureKey = "qatkit-run.architecture"
   static let dataKey = "qatkit-run.data"
-  static let registry = InTreePlugins.registry
+  /// The tool's registry: built-ins, in-tree plugins and the libraries loaded with --plugin.
+  static var registry: Registry { ToolRegistry.registry }
 
   /// Saves `model` atomically with the architecture and data record.
-  /// A failed write is a failure while running (exit 1), not an input error.
+  /// A failed write is a failure while running (exit 1), not an input error. In an MPI job
+  /// rank 0 writes and every rank learns whether it succeeded (see ``OutputFiles``).
   static func save(_ model: Module, to url: URL, architecture: Architecture, data: DataRecord) throws {
     let enc = JSONEncoder()
     enc.outputFormatting = [.sortedKeys]
@@ -40,6 +42,8 @@ enum Checkpoints {
   /// A model restored from `url` (modes replayed, weights loaded strictly), the data prepared
   /// as recorded, and the architecture. `--model` overrides the recorded architecture; a
   /// checkpoint without one (a PyTorch state dict) needs `--model` or is the default MLP.
+  /// In an MPI job every rank restores the file itself and checks that all ranks restored the
+  /// same model (collective).
   static func load(
     _ url: URL, model options: ModelOptions, data dataOptions: DataOptions
   ) throws -> (model: Module, architecture: Architecture, data: PreparedData) {
@@ -55,6 +59,7 @@ enum Checkpoints {
     try ModelOptions.check(arch, against: data)
     let fresh = try arch.build(seed: dataOptions.seed(recorded: recordedData))
     let model = try restore(fresh, from: url, registry: registry)
+    try DistributedSession.checkSameModel(model, source: url.lastPathComponent)
     return (model, arch, data)
   }
 }

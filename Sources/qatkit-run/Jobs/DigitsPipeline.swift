@@ -13,11 +13,10 @@ struct DigitsPipeline {
   let out: URL
   let qatEpochs: Int
   var world: any Communicator = SingleProcessCommunicator()
-  let registry = InTreePlugins.registry
+  let registry = ToolRegistry.registry
 
   func run() throws {
     try world.onRoot { try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true) }
-    if world.size > 1 { print("data-parallel over \(world.size) processes (MPI)") }
     let (train, test) = try Digits.load()
     print("digits: \(train.count) train / \(test.count) test rows, 64 features (bundled, reference split)")
     // Test accuracy, each rank evaluating its shard.

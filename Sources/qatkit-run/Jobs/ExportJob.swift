@@ -8,6 +8,10 @@ import QATRegistry
 /// and writes it in a deployment format, self-verified: ModelOpt's unified Hugging Face
 /// checkpoint (`unified`), ONNX with Q/DQ (`onnx`), or QATKit's codes-and-scales safetensors
 /// (`safetensors`).
+///
+/// In an MPI job every rank restores the checkpoint and takes part in the `--quantize`
+/// calibration (each on its shard of the calibration rows, ranges combined across ranks);
+/// rank 0 alone writes and verifies the export, and the other ranks learn whether it succeeded.
 struct ExportJob {
   /// The output formats.
   enum Format: String, CaseIterable {
@@ -37,6 +41,13 @@ struct ExportJob {
   static let knownArchitectures = ["MLP (layer sizes from fc1.weight, fc2.weight, ...)", "SmallCNN"]
 
   func run() throws {
+    let (model, inputShape) = try prepare()
+    try DistributedSession.world.onRoot { try write(model, inputShape: inputShape) }
+  }
+
+  /// The model to export, restored and, with `--quantize`, calibrated (collective in an MPI
+  /// job), and the input shape its data records (nil for the digits models).
+  private func prepare() throws -> (model: Module, inputShape: [Int]?) {
     // Checkpoints written by the bring-your-own commands record their architecture and data
     // preparation; others are rebuilt as the digits MLP or SmallCNN.
     let recorded = try Checkpoints.recorded(checkpoint)
@@ -62,8 +73,14 @@ struct ExportJob {
       }
     } else {
       model = try Self.rebuild(from: checkpoint)
+      try DistributedSession.checkSameModel(model, source: checkpoint.lastPathComponent)
       if let preset { model = try Self.quantize(model, preset: preset) }
     }
+    return (model, inputShape)
+  }
+
+  /// Writes `model` in the chosen format (rank 0 only in an MPI job).
+  private func write(_ model: Module, inputShape: [Int]?) throws {
     switch format {
     case .unified:
       var options = UnifiedExportOptions(overwrite: force)
@@ -139,7 +156,7 @@ struct ExportJob {
           + "Swift, restore the checkpoint onto it and call UnifiedCheckpoint.write or ONNXExporter.standard.write "
           + "(or give its architecture with --model ARCH.json)")
     }
-    do { return try restore(model, from: url, registry: InTreePlugins.registry) } catch {
+    do { return try restore(model, from: url, registry: ToolRegistry.registry) } catch {
       throw CLIError.input("\(error)")
     }
   }
@@ -166,9 +183,11 @@ struct ExportJob {
       }
     }
     let (train, _) = try Digits.load()
-    _ = try convert(model, modes: [.quantize(config)], registry: InTreePlugins.registry) { m in
-      for b in try train.batches(size: 256) { _ = m(b.inputs) }
-    }
+    let world = DistributedSession.world
+    let calibration = train.shardedBatches(size: 256, communicator: world)
+    _ = try convert(
+      model, modes: [.quantize(config)], registry: ToolRegistry.registry,
+      forwardLoop: { m in for b in calibration { _ = m(b.inputs) } }, communicator: world)
     print("PTQ with preset \(preset.name): max calibration on the \(train.count) digits training rows")
     return model
   }

@@ -7,8 +7,13 @@ import QATRegistry
 /// reference grid and the aggressive recipes, with each calibrator, on the FP32 weights
 /// PyTorch trained (bundled, so the max-calibration column compares one to one with ModelOpt)
 /// and on an FP32 model trained here.
+///
+/// In an MPI job the training, the calibration and the evaluation run data-parallel over `world`
+/// (each rank on its shard of every batch; calibration statistics and gradients combined
+/// across ranks), and rank 0 prints the tables.
 struct PTQReport {
-  let registry = InTreePlugins.registry
+  let registry = ToolRegistry.registry
+  var world: any Communicator = DistributedSession.world
 
   /// A row: name, config, ModelOpt's accuracy with max calibration (nil if not measured).
   typealias Row = (name: String, config: QuantizeConfig, reference: Float?)
@@ -62,10 +67,12 @@ struct PTQReport {
       throw DataError.resource("mlp_digits_fp32.safetensors is missing from the qatkit-run bundle")
     }
     let trained = MLP([64, 256, 256, 10])
-    try Training.fit(trained, data: train, epochs: 30, batchSize: 64, optimizer: Adam(trained.parameters(), learningRate: 1e-3)) {
+    try Training.fit(
+      trained, data: train, epochs: 30, batchSize: 64, optimizer: Adam(trained.parameters(), learningRate: 1e-3), communicator: world
+    ) {
       Loss.crossEntropy(trained($0), $1)
     }
-    let calibration = try train.batches(size: 256)
+    let calibration = train.shardedBatches(size: 256, communicator: world)
     let calibrators = ["max", "percentile", "mse", "entropy"]
     for (label, load) in [("PyTorch's FP32 weights (bundled)", { () throws -> MLP in
       let m = MLP([64, 256, 256, 10]); try m.loadSafeTensors(from: url); return m
@@ -73,16 +80,17 @@ struct PTQReport {
       let m = MLP([64, 256, 256, 10]); try m.loadStateDict(Dictionary(uniqueKeysWithValues: trained.stateDict())); return m
     })] {
       let fp = try load()
-      print("\nPTQ on \(label): FP32 test accuracy \(pct(try Training.accuracy(fp, on: test)))")
+      let fp32Accuracy = try Stages.accuracy(fp, on: test, world: world)
+      print("\nPTQ on \(label): FP32 test accuracy \(pct(fp32Accuracy))")
       var table = Table(header: ["config"] + calibrators + ["ModelOpt (max)"])
       for row in Self.rows() {
         var cells = [row.name]
         for cal in calibrators {
           let m = try load()
-          try convert(m, modes: [.quantize(Self.calibrated(row.config, cal))], registry: registry) { m in
-            for b in calibration { _ = m(b.inputs) }
-          }
-          cells.append(pct(try Training.accuracy(m, on: test)))
+          try convert(
+            m, modes: [.quantize(Self.calibrated(row.config, cal))], registry: registry,
+            forwardLoop: { m in for b in calibration { _ = m(b.inputs) } }, communicator: world)
+          cells.append(pct(try Stages.accuracy(m, on: test, world: world)))
         }
         cells.append(row.reference.map(pct) ?? "-")
         table.add(cells)

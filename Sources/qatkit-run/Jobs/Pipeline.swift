@@ -5,6 +5,11 @@ import QATRegistry
 /// FP32 training (or loaded weights) → for each recipe PTQ → QAT → QAT+KD on prepared data,
 /// with checkpoints, the table, `--json` and the HTML report. `run --data/--model` and
 /// `recipe` build one of these.
+///
+/// Data-parallel when `world` has several ranks (`mpirun -np N qatkit-run --data ...`): every
+/// stage runs on each rank's shard of every batch (``Stages``), the test accuracies are counted
+/// over the ranks' shards, rank 0 prints and writes the checkpoints, the JSON results and the
+/// report, and every rank restores the distilled checkpoints it checks.
 struct Pipeline {
   let data: PreparedData
   let modelOptions: ModelOptions
@@ -23,6 +28,7 @@ struct Pipeline {
   let json: URL?
   let report: URL?
   let command: String
+  var world: any Communicator = DistributedSession.world
 
   private var environment: QuantizationEnvironment { Checkpoints.registry.quantizationEnvironment }
 
@@ -41,11 +47,11 @@ struct Pipeline {
     for s in results.settings { Console.result(s) }
 
     // 1. FP32.
-    let (curve, t) = try Stages.train(fp32, data: data, settings: fp32Settings, stage: "FP32")
+    let (curve, t) = try Stages.train(fp32, data: data, settings: fp32Settings, stage: "FP32", world: world)
     try save(fp32, "fp32.safetensors", arch)
     results.stages.append(StageResult(
       stage: "FP32", recipe: fp32Settings.epochs == 0 ? modelName : "\(modelName), \(fp32Settings.summary)",
-      ranges: "-", accuracy: try Training.accuracy(fp32, on: data.test), seconds: t, checkpoint: "fp32.safetensors", curve: curve))
+      ranges: "-", accuracy: try accuracy(fp32), seconds: t, checkpoint: "fp32.safetensors", curve: curve))
     Console.note("FP32: \(pct(results.stages[0].accuracy))")
 
     var verified = 0
@@ -58,10 +64,10 @@ struct Pipeline {
         Console.note("\(recipe.title): no integer activation quantizer to learn a range for; skipping the learned-range variant")
         continue
       }
-      let tPTQ = try Stages.quantize(ptq, config: config, data: data)
+      let tPTQ = try Stages.quantize(ptq, config: config, data: data, world: world)
       try save(ptq, "\(recipe.tag)-ptq.safetensors", arch)
       results.stages.append(StageResult(
-        stage: "PTQ", recipe: recipe.title, ranges: recipe.ranges, accuracy: try Training.accuracy(ptq, on: data.test),
+        stage: "PTQ", recipe: recipe.title, ranges: recipe.ranges, accuracy: try accuracy(ptq),
         seconds: tPTQ, checkpoint: "\(recipe.tag)-ptq.safetensors"))
       Console.note("PTQ \(recipe.title), \(recipe.ranges): \(pct(results.stages.last!.accuracy))")
       var last: (stage: String, model: Module)? = nil
@@ -69,10 +75,11 @@ struct Pipeline {
       // 3. QAT from the PTQ model.
       if let qatSettings {
         let qat = try ptq.copy(environment: environment)
-        let (qatCurve, tQAT) = try Stages.train(qat, data: data, settings: qatSettings, stage: "QAT \(recipe.title), \(recipe.ranges)")
+        let (qatCurve, tQAT) = try Stages.train(
+          qat, data: data, settings: qatSettings, stage: "QAT \(recipe.title), \(recipe.ranges)", world: world)
         try save(qat, "\(recipe.tag)-qat.safetensors", arch)
         results.stages.append(StageResult(
-          stage: "QAT", recipe: recipe.title, ranges: recipe.ranges, accuracy: try Training.accuracy(qat, on: data.test),
+          stage: "QAT", recipe: recipe.title, ranges: recipe.ranges, accuracy: try accuracy(qat),
           seconds: tQAT, checkpoint: "\(recipe.tag)-qat.safetensors", curve: qatCurve))
         Console.note("QAT \(recipe.title), \(recipe.ranges): \(pct(results.stages.last!.accuracy))")
         last = ("QAT", qat)
@@ -82,22 +89,27 @@ struct Pipeline {
       if let kdSettings {
         let (dm, kdCurve, tKD) = try Stages.distill(
           ptq.copy(environment: environment), teacher: fp32.copy(environment: environment), data: data,
-          settings: kdSettings, kd: makeKD, stage: "QAT+KD \(recipe.title), \(recipe.ranges)")
+          settings: kdSettings, kd: makeKD, stage: "QAT+KD \(recipe.title), \(recipe.ranges)", world: world)
         let kdFile = "\(recipe.tag)-qat-kd.safetensors"
         try save(dm, kdFile, arch)
         results.stages.append(StageResult(
-          stage: "QAT+KD", recipe: recipe.title, ranges: recipe.ranges, accuracy: try Training.accuracy(dm, on: data.test),
+          stage: "QAT+KD", recipe: recipe.title, ranges: recipe.ranges, accuracy: try accuracy(dm),
           seconds: tKD, checkpoint: kdFile, curve: kdCurve))
         Console.note("QAT+KD \(recipe.title), \(recipe.ranges): \(pct(results.stages.last!.accuracy))")
-        // The saved student restores onto a fresh model, bit for bit.
-        let check = try restore(arch.build(seed: seed &+ 1), from: out.appendingPathComponent(kdFile), registry: Checkpoints.registry)
+        // The saved student restores onto a fresh model, bit for bit (on every rank: from the
+        // shared file system, or from rank 0's bytes).
+        let check = try restore(
+          arch.build(seed: seed &+ 1), from: world.sharedFile(out.appendingPathComponent(kdFile)), registry: Checkpoints.registry)
         let x = data.test.prefix(1024).all.inputs
         let same = Tensor.withoutGrad { check.eval(); dm.student.eval(); return check(x).scalars == dm.student(x).scalars }
-        guard same else { throw CLIError.failure("restoring \(kdFile) did not reproduce the trained model") }
+        guard try world.all(same) else {
+          throw CLIError.failure("restoring \(kdFile) did not reproduce the trained model\(same && world.size > 1 ? " on another rank" : "")")
+        }
         verified += 1
         last = ("QAT+KD", dm.student)
       }
-      if let last {
+      // Ranges and SQNR for the report (rank 0 writes it; the models are the same on every rank).
+      if let last, world.isRoot {
         results.layers += LayerStats.compare(
           before: ptq, after: last.model, inputs: data.test.prefix(1024).all.inputs, recipe: recipe.title, ranges: recipe.ranges,
           afterStage: last.stage)
@@ -120,6 +132,10 @@ struct Pipeline {
     return results
   }
 
+  /// Test accuracy, each rank counting its shard of the test rows.
+  private func accuracy(_ model: Module) throws -> Float { try Stages.accuracy(model, on: data.test, world: world) }
+
+  /// Writes a checkpoint under ``out`` (rank 0; see ``OutputFiles``).
   private func save(_ model: Module, _ name: String, _ arch: Architecture) throws {
     try Checkpoints.save(model, to: out.appendingPathComponent(name), architecture: arch, data: data.record)
   }

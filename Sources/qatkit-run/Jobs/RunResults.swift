@@ -93,33 +93,41 @@ extension RunResults {
     return t.render()
   }
 
-  /// Writes the results as JSON, atomically.
+  /// Writes the results as JSON, atomically (rank 0 in an MPI job).
   func writeJSON(to url: URL) throws {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    let data = try enc.encode(self)
-    try OutputFiles.write(data, to: url)
+    try OutputFiles.write(try enc.encode(self), to: url)
   }
 }
 
 /// Atomic writes of result files (JSON, HTML, CSV, checkpoints), creating the directory. A
 /// write that fails is a failure while running (exit 1).
+///
+/// In an MPI job only rank 0 writes: every rank calls these functions at the same point (they
+/// are collective), `body` runs on rank 0, and the other ranks wait and fail with rank 0's
+/// message when its write failed (`Communicator.onRoot`), so no rank goes on without the file.
 enum OutputFiles {
-  static func write(_ data: Data, to url: URL) throws {
-    try writing(url) { try AtomicFile.write(to: url) { try $0.write(contentsOf: data) } }
+  static func write(_ data: @autoclosure () throws -> Data, to url: URL) throws {
+    try writing(url) {
+      let bytes = try data()
+      try AtomicFile.write(to: url) { try $0.write(contentsOf: bytes) }
+    }
   }
 
-  /// Creates `url`'s directory and runs `body`, turning its errors into failures.
+  /// Creates `url`'s directory and runs `body` on rank 0, turning its errors into failures.
   static func writing(_ url: URL, _ body: () throws -> Void) throws {
-    do {
-      try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-      try body()
-    } catch let e as CLIError {
-      throw e
-    } catch let e as any CustomStringConvertible where !(e is NSError) {
-      throw CLIError.failure("cannot write \(url.path): \(e)")
-    } catch {
-      throw CLIError.failure("cannot write \(url.path): \(error.localizedDescription)")
+    try DistributedSession.world.onRoot {
+      do {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try body()
+      } catch let e as CLIError {
+        throw e
+      } catch let e as any CustomStringConvertible where !(e is NSError) {
+        throw CLIError.failure("cannot write \(url.path): \(e)")
+      } catch {
+        throw CLIError.failure("cannot write \(url.path): \(error.localizedDescription)")
+      }
     }
   }
 }

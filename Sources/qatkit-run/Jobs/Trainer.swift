@@ -68,9 +68,15 @@ func shortNumber(_ x: Float) -> String {
 enum Trainer {
   /// Trains `model` on `data.train` with `settings`, the loss given by `loss`; returns the
   /// per-epoch mean loss and test accuracy.
+  ///
+  /// Data-parallel over `world` when it has several ranks: every rank computes `loss` on its
+  /// shard of each global batch, the gradients are all-reduced in one buffer per step, and the
+  /// test accuracy of every epoch is counted over the ranks' shards of the test rows
+  /// (`Training.fit(communicator:)`); every rank returns the same curve.
   static func train(
     _ model: Module, data: PreparedData, settings: TrainingSettings, stage: String,
-    optimizer: (any Optimizer)? = nil, loss: (Tensor, [Int]) throws -> Tensor
+    optimizer: (any Optimizer)? = nil, world: any Communicator = DistributedSession.world,
+    loss: (Tensor, [Int]) throws -> Tensor
   ) throws -> [EpochPoint] {
     let optimizer = optimizer ?? settings.makeOptimizer(for: model)
     let steps = (data.train.count + settings.batchSize - 1) / settings.batchSize
@@ -79,23 +85,32 @@ enum Trainer {
     var curve: [EpochPoint] = []
     var step = 0
     var epoch = 0
+    // The per-epoch evaluation is collective and may fail; the next step (or the end) rethrows.
+    var evaluationError: (any Error)? = nil
     try Interrupt.check()
     try Training.fit(
       model, data: data.train, epochs: settings.epochs, batchSize: settings.batchSize, optimizer: optimizer,
-      seed: settings.seed, schedule: settings.schedule,
+      seed: settings.seed, schedule: settings.schedule, communicator: world,
       loss: { x, y in
         try Interrupt.check()
+        if let evaluationError { throw evaluationError }
         let l = try loss(x, y)
         progress.step(epoch: epoch, step: step % steps, loss: l.item)
         step += 1
         return l
       },
       epochEnd: { e, meanLoss in
-        let acc = try Training.accuracy(model, on: data.test)
-        curve.append(EpochPoint(epoch: e + 1, loss: meanLoss, accuracy: acc))
-        progress.epochEnd(epoch: e, loss: meanLoss, accuracy: acc)
+        guard evaluationError == nil else { return }
+        do {
+          let acc = try Training.accuracy(model, on: data.test, communicator: world)
+          curve.append(EpochPoint(epoch: e + 1, loss: meanLoss, accuracy: acc))
+          progress.epochEnd(epoch: e, loss: meanLoss, accuracy: acc)
+        } catch {
+          evaluationError = error
+        }
         epoch = e + 1
       })
+    if let evaluationError { throw evaluationError }
     try Interrupt.check()
     return curve
   }

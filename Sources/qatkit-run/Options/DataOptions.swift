@@ -90,6 +90,8 @@ struct DataOptions {
 
   /// Loads and prepares the data. With `recorded` (from a checkpoint), labels map and
   /// features scale exactly as recorded, and the recorded file and split are the defaults.
+  /// In an MPI job every rank loads the data and checks that all ranks prepared the same rows
+  /// (a collective call).
   func load(recorded: DataRecord? = nil, modelInputShape: [Int]? = nil) throws -> PreparedData {
     let seed = self.seed(recorded: recorded)
     var prepared: PreparedData
@@ -159,6 +161,7 @@ struct DataOptions {
       prepared.test = try prepared.test.shaped(shape)
       prepared.record.sampleShape = shape
     }
+    try DistributedSession.checkSameData(prepared)
     return prepared
   }
 }

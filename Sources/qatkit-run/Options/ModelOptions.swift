@@ -93,7 +93,8 @@ struct ModelOptions {
     }
   }
 
-  /// Builds the model for `data` (weights from `--weights` if given) and describes it.
+  /// Builds the model for `data` (weights from `--weights` if given) and describes it. In an
+  /// MPI job every rank builds it and checks that all ranks hold the same model (collective).
   func build(for data: PreparedData, seed: UInt64) throws -> (model: Sequential, architecture: Architecture) {
     let arch = try architecture(for: data)
     try Self.check(arch, against: data)
@@ -105,6 +106,7 @@ struct ModelOptions {
             + "PyTorch model's state_dict() names (map prefixes with --rename FROM=TO)")
       }
     }
+    try DistributedSession.checkSameModel(model, source: weights.map { "--weights \($0.lastPathComponent)" } ?? "the architecture")
     return (model, arch)
   }
 

@@ -74,12 +74,12 @@ public enum GradientCheck {
     for (k, x) in inputs.enumerated() {
       let analytic = x.grad?.scalars ?? [Float](repeating: 0, count: x.count)
       for i in 0..<x.count {
-        let original = x.storage[i]
-        x.storage[i] = original + h
+        let original = x.withUnsafeBufferPointer { $0[i] }
+        x.withUnsafeMutableBufferPointer { $0[i] = original + h }
         let plus = objective()
-        x.storage[i] = original - h
+        x.withUnsafeMutableBufferPointer { $0[i] = original - h }
         let minus = objective()
-        x.storage[i] = original
+        x.withUnsafeMutableBufferPointer { $0[i] = original }
         // Divide by the step actually taken in Float.
         let step = Double(original + h) - Double(original - h)
         let numeric = Float((plus - minus) / step)
