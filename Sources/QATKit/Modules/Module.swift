@@ -119,8 +119,16 @@ open class Module {
   }
 
   /// Applies the quantizer in `slot` to `x`, or returns `x` when the slot is empty or disabled.
+  ///
+  /// Inside ``checkedForward(_:)`` the quantizer first checks the shape of `x`
+  /// (``Quantizer/validate(inputShape:)``); a shape it cannot take is recorded and `x` is
+  /// returned unchanged.
   public func quantize(_ x: Tensor, slot: String) -> Tensor {
-    guard let q = quantizer(slot: slot), q.isEnabled else { return x }
+    guard let q = quantizer(slot: slot) else { return x }
+    if let check = ForwardCheck.current, check.checks(q), !check.admit(x.shape, to: q, module: self, slot: slot) {
+      return x
+    }
+    guard q.isEnabled else { return x }
     return q(x)
   }
 }
