@@ -25,21 +25,22 @@ extension BertModel {
   }
 
   /// ``writeEmbeddingReference(texts:tokenizer:fp32:metadata:to:)`` for a batch of token ids
-  /// (e.g. random ids for a model without a vocabulary), run as one batch in evaluation mode.
+  /// (e.g. random ids for a model without a vocabulary), run as one batch in evaluation mode;
+  /// `fp32Embeddings` are the unquantized model's embeddings of the same batch, if wanted.
   @discardableResult
   public func writeEmbeddingReference(
-    batch: TokenBatch, fp32: BertModel? = nil, metadata: [String: String] = [:], to url: URL
+    batch: TokenBatch, fp32Embeddings: Tensor? = nil, metadata: [String: String] = [:], to url: URL
   ) throws -> Tensor {
     guard batch.count > 0 else { throw TransformersError.invalidInput("the embedding reference needs at least one sequence") }
-    try checkEmbeddingOutputs(fp32)
-    func run(_ m: BertModel) -> Tensor {
-      let wasTraining = m.training
-      m.eval()
-      defer { if wasTraining { m.train() } }
-      return Tensor.withoutGrad { m(batch) }
+    try checkEmbeddingOutputs(nil)
+    guard fp32Embeddings.map({ $0.shape == [batch.count, config.hiddenSize] }) ?? true else {
+      throw TransformersError.invalidInput("fp32Embeddings must be [\(batch.count), \(config.hiddenSize)], got \(fp32Embeddings!.shape)")
     }
-    let embeddings = run(self)
-    try Self.writeReference(batch, embeddings, fp32.map(run), metadata: metadata, to: url)
+    let wasTraining = training
+    eval()
+    defer { if wasTraining { train() } }
+    let embeddings = Tensor.withoutGrad { self(batch) }
+    try Self.writeReference(batch, embeddings, fp32Embeddings, metadata: metadata, to: url)
     return embeddings
   }
 
