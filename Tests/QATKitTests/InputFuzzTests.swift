@@ -289,4 +289,22 @@ import Testing
     }
     #expect(try Dataset(csv: "a,label\n1,0\n2,16777215\n").classCount == 1 << 24)
   }
+
+  /// ModelOpt-style quantize configs (recipes, `--config`): numbers beyond `Int` trapped
+  /// converting (`axis: 9.3e18` was found by `CommandLineFuzzTests`), and a step size of
+  /// 1e-300 asked for more mse candidates than `Int` holds.
+  @Test func modelOptConfigNumbersBeyondIntAreConfigErrors() throws {
+    let cfgs = [
+      #"{"quant_cfg": [{"quantizer_name": "*weight_quantizer", "cfg": {"num_bits": 8, "axis": 9.3e18}}]}"#,
+      #"{"quant_cfg": [{"quantizer_name": "*weight_quantizer", "cfg": {"num_bits": 1e300}}]}"#,
+      #"{"quant_cfg": [{"quantizer_name": "*weight_quantizer", "cfg": {"num_bits": [1e300, 1]}}]}"#,
+      #"{"quant_cfg": [{"quantizer_name": "*weight_quantizer", "cfg": {"num_bits": 8}}], "algorithm": {"method": "mse", "step_size": 1e-300}}"#,
+    ]
+    for text in cfgs {
+      #expect(throws: ConfigError.self, "\(text)") {
+        let config = try ModelOptConfig(json: JSONValue(parsing: text))
+        _ = try config.quantizeConfig(for: MLP([4, 3, 2]))
+      }
+    }
+  }
 }
