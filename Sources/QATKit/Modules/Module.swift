@@ -118,9 +118,11 @@ open class Module {
     if let quantizer { quantizerSlots.append((slot, quantizer)) }
   }
 
-  /// Applies the quantizer in `slot` to `x`, or returns `x` when the slot is empty or disabled.
+  /// Applies the quantizer in `slot` to `x`, or returns `x` when the slot is empty or disabled
+  /// (a disabled ``TensorQuantizer`` still applies its `pre_quant_scale`, as in ModelOpt).
   public func quantize(_ x: Tensor, slot: String) -> Tensor {
-    guard let q = quantizer(slot: slot), q.isEnabled else { return x }
+    guard let q = quantizer(slot: slot) else { return x }
+    guard q.isEnabled else { return (q as? TensorQuantizer)?.scaledInput(x) ?? x }
     return q(x)
   }
 }
