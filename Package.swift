@@ -69,6 +69,9 @@ let package = Package(
     .library(name: "QATPluginRKD", targets: ["QATPluginRKD"]),
     .library(name: "QATPluginUncertainty", targets: ["QATPluginUncertainty"]),
     .library(name: "QATPluginLSQPlus", targets: ["QATPluginLSQPlus"]),
+    .library(name: "QATPluginAWQ", targets: ["QATPluginAWQ"]),
+    .library(name: "QATPluginSmoothQuant", targets: ["QATPluginSmoothQuant"]),
+    .library(name: "QATPluginGPTQ", targets: ["QATPluginGPTQ"]),
     .library(name: "QATPluginTesting", targets: ["QATPluginTesting"]),
     .executable(name: "qatkit-run", targets: ["qatkit-run"]),
     .executable(name: "qatkit-bench", targets: ["qatkit-bench"]),
@@ -102,10 +105,16 @@ let package = Package(
     .target(
       name: "QATPluginLSQPlus", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/LSQPlus"),
     .target(
+      name: "QATPluginAWQ", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/AWQ"),
+    .target(
+      name: "QATPluginSmoothQuant", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/SmoothQuant"),
+    .target(
+      name: "QATPluginGPTQ", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/GPTQ"),
+    .target(
       name: "QATPlugins",
       dependencies: [
         "QATKit", "QATRegistry", "QATPluginLSQ", "QATPluginPACT", "QATPluginTTQ", "QATPluginRKD",
-        "QATPluginUncertainty", "QATPluginLSQPlus",
+        "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginAWQ", "QATPluginSmoothQuant", "QATPluginGPTQ",
       ],
       path: "Sources/QATPlugins"),
 
@@ -155,7 +164,8 @@ let package = Package(
       name: "QATPluginTests",
       dependencies: [
         "QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATPluginTTQ", "QATPluginRKD",
-        "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginTesting", "QATTestSupport",
+        "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginAWQ", "QATPluginSmoothQuant", "QATPluginGPTQ",
+        "QATPluginTesting", "QATTestSupport",
       ],
       path: "Tests/QATPluginTests", resources: [.copy("Fixtures")]),
   ],
