@@ -72,6 +72,7 @@ let package = Package(
     .library(name: "QATPluginAWQ", targets: ["QATPluginAWQ"]),
     .library(name: "QATPluginSmoothQuant", targets: ["QATPluginSmoothQuant"]),
     .library(name: "QATPluginGPTQ", targets: ["QATPluginGPTQ"]),
+    .library(name: "QATPluginAffine", targets: ["QATPluginAffine"]),
     .library(name: "QATPluginTesting", targets: ["QATPluginTesting"]),
     .executable(name: "qatkit-run", targets: ["qatkit-run"]),
     .executable(name: "qatkit-bench", targets: ["qatkit-bench"]),
@@ -111,10 +112,13 @@ let package = Package(
     .target(
       name: "QATPluginGPTQ", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/GPTQ"),
     .target(
+      name: "QATPluginAffine", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/Affine"),
+    .target(
       name: "QATPlugins",
       dependencies: [
         "QATKit", "QATRegistry", "QATPluginLSQ", "QATPluginPACT", "QATPluginTTQ", "QATPluginRKD",
         "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginAWQ", "QATPluginSmoothQuant", "QATPluginGPTQ",
+        "QATPluginAffine",
       ],
       path: "Sources/QATPlugins"),
 
@@ -165,7 +169,7 @@ let package = Package(
       dependencies: [
         "QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATPluginTTQ", "QATPluginRKD",
         "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginAWQ", "QATPluginSmoothQuant", "QATPluginGPTQ",
-        "QATPluginTesting", "QATTestSupport",
+        "QATPluginAffine", "QATPluginTesting", "QATTestSupport",
       ],
       path: "Tests/QATPluginTests", resources: [.copy("Fixtures")]),
   ],

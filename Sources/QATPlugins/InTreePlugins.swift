@@ -1,4 +1,5 @@
 import QATKit
+import QATPluginAffine
 import QATPluginAWQ
 import QATPluginGPTQ
 import QATPluginLSQ
@@ -16,7 +17,7 @@ public enum InTreePlugins {
   /// The in-tree plugin types, in registration order.
   public static let all: [any QATPlugin.Type] = [
     LSQPlugin.self, PACTPlugin.self, TTQPlugin.self, LSQPlusPlugin.self, RKDPlugin.self, UncertaintyPlugin.self,
-    AWQPlugin.self, SmoothQuantPlugin.self, GPTQPlugin.self,
+    AWQPlugin.self, SmoothQuantPlugin.self, GPTQPlugin.self, AffinePlugin.self,
   ]
 
   /// ``Registry/builtin`` plus every in-tree plugin.
