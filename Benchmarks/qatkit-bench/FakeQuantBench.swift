@@ -128,7 +128,7 @@ enum QuantizedTrainingBench {
   static func quantizedModel(_ train: Dataset, _ config: QuantizeConfig) throws -> MLP {
     let model = MLP(TrainingBench.sizes)
     let context = ModeContext(forwardLoop: { m in
-      Tensor.withoutGrad { for b in train.batches(size: 64) { _ = m(b.inputs) } }
+      Tensor.withoutGrad { for b in TrainingBench.batches64(train) { _ = m(b.inputs) } }
     })
     _ = try QuantizeMode.convert(model, config: config, context: context)
     return model
@@ -172,7 +172,7 @@ enum QuantizedTrainingBench {
           var e: UInt64 = 0
           let t = Timing.measure(runs: 5, warmup: 1, scale: scale) {
             model.train()
-            for b in train.batches(size: 64, seed: 1 &+ e) { step(model, opt, b.inputs, b.labels) }
+            for b in TrainingBench.batches64(train, seed: 1 &+ e) { step(model, opt, b.inputs, b.labels) }
             e &+= 1
           }
           return [BenchResult(key, t, unit: "s", value: t.median, higherIsBetter: false, work: work)]
@@ -195,7 +195,7 @@ enum QuantizedTrainingBench {
         var failure: (any Error)?
         let t = Timing.measure(runs: 5, warmup: 1, scale: scale) {
           model.train()
-          for b in train.batches(size: 64, seed: 1 &+ e) {
+          for b in TrainingBench.batches64(train, seed: 1 &+ e) {
             opt.zeroGrad()
             do {
               let loss = try model.computeKDLoss(studentLoss: Loss.crossEntropy(model(b.inputs), b.labels))

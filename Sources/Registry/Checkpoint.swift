@@ -102,7 +102,9 @@ public func restore(_ model: Module, from url: URL, registry: Registry = .builti
     }
   }
   let snapshot = ModelSnapshot(model)
-  let context = registry.makeContext(forwardLoop: nil)
+  var context = registry.makeContext(forwardLoop: nil)
+  // Modes check the state shapes their metadata records against the file's own tensors.
+  context[SavedTensorShapesKey.self] = state.mapValues(\.shape)
   var current = model
   do {
     for (m, config, metadata) in plan {

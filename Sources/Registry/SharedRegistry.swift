@@ -1,13 +1,14 @@
-import Synchronization
+import QATKit
 
 /// A process-wide registry that may be extended at run time (for example by a plugin loader)
 /// while other threads look names up. Reads take a snapshot value, so hot paths never hold the
 /// lock.
 public final class SharedRegistry: Sendable {
-  private let state: Mutex<Registry>
+  // Not `Synchronization.Mutex`, which ThreadSanitizer cannot see (see QATKit's `Locked`).
+  private let state: Locked<Registry>
 
   /// Wraps an initial registry.
-  public init(_ registry: Registry = .builtin) { state = Mutex(registry) }
+  public init(_ registry: Registry = .builtin) { state = Locked(registry) }
 
   /// The current registry value.
   public func snapshot() -> Registry { state.withLock { $0 } }

@@ -117,7 +117,7 @@ func qatModel() throws -> Module {
   let m = MLP([64, 32, 10], seed: 11)
   return try convert(
     m, modes: [.quantize(.weightsAndActivations(weights: .int(8, axis: 0), activations: .int(8)))], registry: registry,
-    forwardLoop: { m in for b in train.batches(size: 256) { _ = m(b.inputs) } })
+    forwardLoop: { m in for b in try train.batches(size: 256) { _ = m(b.inputs) } })
 }
 
 
@@ -194,7 +194,7 @@ func fusedStepsExact(steps: Int) throws {
     let student = MLP([64, 32, 10], seed: 12)
     _ = try convert(
       student, modes: [.quantize(.weightsAndActivations(weights: .int(4, axis: 0), activations: act))], registry: registry,
-      forwardLoop: { m in for b in train.batches(size: 256) { _ = m(b.inputs) } })
+      forwardLoop: { m in for b in try train.batches(size: 256) { _ = m(b.inputs) } })
     let teacher = MLP([64, 32, 10], seed: 13)
     let kd = try KDConfig(teacher: teacher, criterion: LogitsKLCriterion(temperature: 2), balancer: StaticBalancer(kdWeight: 0.5))
     guard let dm = try convert(student, modes: [.kdLoss(kd)], registry: registry) as? DistillationModel else {

@@ -19,7 +19,7 @@ struct ONNXRuntimeArtifacts {
     try ONNXExporter.standard.write(model, to: out.appendingPathComponent("\(name).onnx"), inputShape: shape, overwrite: true)
     let x = Tensor(shape: shape, storage: test.features)
     let logits = Tensor.withoutGrad { model(x) }
-    let accuracy = Training.accuracy(model, on: test)
+    let accuracy = try Training.accuracy(model, on: test)
     try SafeTensors.write(
       floats: [("input", shape, test.features), ("labels", [test.count], test.labels.map(Float.init)), ("logits", logits.shape, logits.scalars)],
       metadata: ["qatkit_accuracy": String(accuracy), "model": name],
@@ -30,7 +30,7 @@ struct ONNXRuntimeArtifacts {
 
   @Test func digitsModels() throws {
     let (train, test) = try Digits.load()
-    let calibrate: (Module) throws -> Void = { m in for b in train.batches(size: 256) { _ = m(b.inputs) } }
+    let calibrate: (Module) throws -> Void = { m in for b in try train.batches(size: 256) { _ = m(b.inputs) } }
     for (name, config) in [
       ("mlp_int8", QuantizeConfig(preset: .int8)),
       ("mlp_int4_block", QuantizeConfig.weightsAndActivations(weights: .int(4, blockSize: 64), activations: .int(8))),
@@ -42,14 +42,14 @@ struct ONNXRuntimeArtifacts {
     }
     // A small CNN trained from scratch (3 epochs), INT8 PTQ, with [N, 1, 8, 8] inputs.
     let cnn = SmallCNN(seed: 7)
-    Training.fit(cnn, data: train, epochs: 3, batchSize: 64, optimizer: Adam(cnn.parameters(), learningRate: 3e-3)) { x, y in
+    try Training.fit(cnn, data: train, epochs: 3, batchSize: 64, optimizer: Adam(cnn.parameters(), learningRate: 3e-3)) { x, y in
       Loss.crossEntropy(cnn(x), y)
     }
     try convert(cnn, modes: [.quantize(.int8)], forwardLoop: calibrate)
     try Self.write("cnn_int8", cnn, test: test, imageInput: true)
     // The digits transformer (attention without a mask), INT8 including the attention matmuls.
     let t = DigitsTransformer(dim: 32, heads: 4, seed: 5)
-    Training.fit(t, data: train, epochs: 4, batchSize: 64, optimizer: Adam(t.parameters(), learningRate: 3e-3)) { x, y in
+    try Training.fit(t, data: train, epochs: 4, batchSize: 64, optimizer: Adam(t.parameters(), learningRate: 3e-3)) { x, y in
       Loss.crossEntropy(t(x), y)
     }
     try convert(t, modes: [.quantize(QuantizeConfig(preset: .int8).adding("*bmm_quantizer", .int(8)))], forwardLoop: calibrate)
@@ -62,7 +62,7 @@ struct ONNXRuntimeArtifacts {
   @Test func architectureModels() throws {
     let (train, test) = try Digits.load()
     let images = try train.shaped([1, 8, 8]), testImages = try test.shaped([1, 8, 8])
-    let calibrate: (Module) throws -> Void = { m in for b in images.batches(size: 256) { _ = m(b.inputs) } }
+    let calibrate: (Module) throws -> Void = { m in for b in try images.batches(size: 256) { _ = m(b.inputs) } }
     let cnn = try Architecture(contentsOf: Examples.url("byo/cnn_seq_digits.json"))
       .load(weights: Examples.url("byo/cnn_seq_digits.safetensors"))
     try convert(cnn, modes: [.quantize(.int8)], forwardLoop: calibrate)
@@ -77,7 +77,7 @@ struct ONNXRuntimeArtifacts {
         {"type": "Residual", "layers": [{"type": "LayerNorm", "normalized_shape": 12}, {"type": "Linear", "in_features": 12, "out_features": 12}, {"type": "Sigmoid"}]},
         {"type": "Mean", "dim": 1}, {"type": "Linear", "in_features": 12, "out_features": 10}]}
       """)).build(seed: 4)
-    Training.fit(zoo, data: images, epochs: 5, batchSize: 64, optimizer: Adam(zoo.parameters(), learningRate: 3e-3)) { x, y in
+    try Training.fit(zoo, data: images, epochs: 5, batchSize: 64, optimizer: Adam(zoo.parameters(), learningRate: 3e-3)) { x, y in
       Loss.crossEntropy(zoo(x), y)
     }
     try convert(zoo, modes: [.quantize(.int8)], forwardLoop: calibrate)

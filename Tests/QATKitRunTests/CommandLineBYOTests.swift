@@ -61,20 +61,20 @@ struct CommandLineBYOTests {
     let scaler = Standardizer(fitting: rawTrain)
     let (train, test) = (try scaler.transform(rawTrain), try scaler.transform(rawTest))
     let fp32 = try Architecture.mlp([4, 16, 16, 3]).build(seed: 0)
-    Training.fit(fp32, data: train, epochs: 20, batchSize: 12, optimizer: Adam(fp32.parameters(), learningRate: 1e-3)) {
+    try Training.fit(fp32, data: train, epochs: 20, batchSize: 12, optimizer: Adam(fp32.parameters(), learningRate: 1e-3)) {
       Loss.crossEntropy(fp32($0), $1)
     }
-    #expect(Training.accuracy(fp32, on: test) == results.stages[0].accuracy)
+    #expect(try Training.accuracy(fp32, on: test) == results.stages[0].accuracy)
     let ptq = try fp32.copy()
     try convert(ptq, modes: [.quantize(.weightsAndActivations(weights: .int(4, axis: 0), activations: .int(4)))],
-                forwardLoop: { m in for b in train.batches(size: 256) { _ = m(b.inputs) } })
+                forwardLoop: { m in for b in try train.batches(size: 256) { _ = m(b.inputs) } })
     let w4a4 = results.stages.filter { $0.recipe.hasPrefix("W4A4") && $0.ranges == "max, frozen" }
-    #expect(Training.accuracy(ptq, on: test) == w4a4[0].accuracy)
+    #expect(try Training.accuracy(ptq, on: test) == w4a4[0].accuracy)
     let qat = try ptq.copy()
-    Training.fit(qat, data: train, epochs: 3, batchSize: 12, optimizer: Adam(qat.parameters(), learningRate: 1e-4)) {
+    try Training.fit(qat, data: train, epochs: 3, batchSize: 12, optimizer: Adam(qat.parameters(), learningRate: 1e-4)) {
       Loss.crossEntropy(qat($0), $1)
     }
-    #expect(Training.accuracy(qat, on: test) == w4a4[1].accuracy)
+    #expect(try Training.accuracy(qat, on: test) == w4a4[1].accuracy)
   }
 
   /// train → quantize (a ModelOpt JSON config) → qat → distill → eval → export → inspect,

@@ -65,18 +65,18 @@ struct DatasetTests {
     #expect(throws: DataError.self) { try Dataset(features: [1, 2, 3], labels: [0, 1], featureCount: 2) }
     #expect(throws: DataError.self) { try Dataset(features: [], labels: [], featureCount: 0) }
     let d = try Dataset(features: (0..<20).map(Float.init), labels: Array(0..<10), featureCount: 2)
-    let plain = d.batches(size: 4)
+    let plain = try d.batches(size: 4)
     #expect(plain.map(\.labels) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]])
     #expect(plain[2].inputs.shape == [2, 2] && plain[2].inputs.scalars == [16, 17, 18, 19])
-    let shuffled = d.batches(size: 3, seed: 11)
+    let shuffled = try d.batches(size: 3, seed: 11)
     let order = shuffled.flatMap(\.labels)
     #expect(order.sorted() == Array(0..<10))
     #expect(order != Array(0..<10))
     for b in shuffled {  // features travel with their labels
       #expect(b.inputs.scalars == b.labels.flatMap { [Float(2 * $0), Float(2 * $0 + 1)] })
     }
-    #expect(d.batches(size: 3, seed: 11).flatMap(\.labels) == order)
-    #expect(d.batches(size: 3, seed: 12).flatMap(\.labels) != order)
+    #expect(try d.batches(size: 3, seed: 11).flatMap(\.labels) == order)
+    #expect(try d.batches(size: 3, seed: 12).flatMap(\.labels) != order)
     #expect(try d.subset([9, 0]).features == [18, 19, 0, 1])
     #expect(throws: DataError.self) { try d.subset([10]) }
     #expect(d.prefix(3).labels == [0, 1, 2])
@@ -90,7 +90,7 @@ struct DatasetTests {
     let img = try d.shaped([1, 4, 4])
     #expect(img.batch([1]).inputs.shape == [1, 1, 4, 4])
     #expect(img.batch([1]).inputs.scalars == (16..<32).map(Float.init))
-    #expect(img.batches(size: 2)[0].inputs.shape == [2, 1, 4, 4])
+    #expect(try img.batches(size: 2)[0].inputs.shape == [2, 1, 4, 4])
     #expect(try img.subset([0]).sampleShape == [1, 4, 4])
     #expect(try Standardizer(fitting: img).transform(img).sampleShape == [1, 4, 4])
     let named = try Dataset(features: [1, 2], labels: [1, 0], sampleShape: [1], labelNames: ["a", "b"])

@@ -25,7 +25,7 @@ struct DistributedTests {
   @Test("the ranks' shards of every global batch put together are the single-process batches, in order")
   func shardedBatchesRebuildTheBatches() throws {
     let data = try Digits.load().train.prefix(150)
-    let whole = data.batches(size: 64, seed: 9)
+    let whole = try data.batches(size: 64, seed: 9)
     for size in [1, 2, 3] {
       let perRank = (0..<size).map { data.shardedBatches(size: 64, seed: 9, communicator: FixedRank($0, of: size)) }
       #expect(perRank.allSatisfy { $0.count == whole.count })
@@ -159,10 +159,10 @@ struct DistributedTests {
   func accuracyMatches() throws {
     let (train, test) = try Digits.load()
     let model = MLP([64, 16, 10], seed: 2)
-    Training.fit(model, data: train.prefix(256), epochs: 1, batchSize: 64, optimizer: Adam(model.parameters(), learningRate: 1e-2)) {
+    try Training.fit(model, data: train.prefix(256), epochs: 1, batchSize: 64, optimizer: Adam(model.parameters(), learningRate: 1e-2)) {
       Loss.crossEntropy(model($0), $1)
     }
-    let expected = Training.accuracy(model, on: test)
+    let expected = try Training.accuracy(model, on: test)
     let snapshot = model.stateDict().map { ($0.0, $0.1.scalars, $0.1.shape) }
     let got = LocalRanks.run(3) { comm -> Float in
       let m = MLP([64, 16, 10], seed: 0)

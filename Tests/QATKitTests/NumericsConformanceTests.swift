@@ -19,6 +19,7 @@ private let conformanceFiles: [String] = [
   "modelopt_int8_per_tensor_narrow.json",
   "modelopt_lsq_int4_block16.json",
   "modelopt_nvfp4_block16.json",
+  "modelopt_nvfp4_global_scale.json",
   "torch_fq_per_channel_int4_sym_axis0.json",
   "torch_fq_per_channel_int8_sym_axis0.json",
   "torch_fq_per_channel_uint8_asym_axis0.json",
@@ -34,7 +35,7 @@ private let conformanceFiles: [String] = [
 struct NumericsConformanceTests {
   @Test func allFixturesCovered() throws {
     let listed = try GoldenFile.listed()
-    #expect(listed.count == 21)
+    #expect(listed.count == 22)
     #expect(Set(listed) == Set(conformanceFiles), "uncovered: \(Set(listed).subtracting(conformanceFiles))")
   }
 
@@ -43,6 +44,8 @@ struct NumericsConformanceTests {
     let f = try GoldenFile.load(name)
     if name == "modelopt_nvfp4_block16.json" {
       try checkNVFP4(f)
+    } else if name == "modelopt_nvfp4_global_scale.json" {
+      try checkNVFP4GlobalScale(f)
     } else if name == "modelopt_lsq_int4_block16.json" {
       try checkModelOptLSQ(f)
     } else if name == "torch_lsq_learnable_per_tensor_int4.json" {
@@ -122,9 +125,21 @@ struct NumericsConformanceTests {
     }
     #expect(Double(gs) == double(f["global_scale"]))
     expectBitwise(out, try f.tensor("output").data, "nvfp4 output (+0.0 zeros as NVFP4QTensor)")
+    // The E4M3 block scale (NVFP4QTensor's weights_scaling_factor) is compared with the E4M3
+    // scale; `block_scale_effective` is golden.py's emulation of the GPU kernel (E4M3 scale ×
+    // global scale, but 1.0 for an all-zero block, where NVFP4QTensor gives 1.0 × gs): equal
+    // on every other block. The file's global scale is 1, so `modelopt_nvfp4_global_scale.json`
+    // checks the same quantities with another global scale.
     expectBitwise(scales, try f.tensor("block_scale_fp8_as_float").data, "nvfp4 block scales")
     let eff = try f.tensor("block_scale_effective").data
-    expectBitwise(scales.map { $0 * gs }, eff, "nvfp4 effective scales")
+    let blockMax = (0..<scales.count).map { k in x.data[(k * 16)..<(k * 16 + 16)].map(abs).max() ?? 0 }
+    let live = scales.indices.filter { blockMax[$0] > 0 }
+    #expect(live.count < scales.count, "the file has an all-zero block")
+    expectBitwise(live.map { scales[$0] * gs }, live.map { eff[$0] }, "nvfp4 effective scales")
+    for k in scales.indices where blockMax[k] == 0 {
+      #expect(eff[k] == 1, "the GPU-kernel emulation's all-zero block scale")
+      #expect(out[(k * 16)..<(k * 16 + 16)].allSatisfy { $0.bitPattern == 0 })
+    }
     let mags = x.data.indices.map { FP4E2M1.round(abs(x.data[$0]) / eff[$0 / 16]) }
     expectBitwise(mags, try f.tensor("e2m1_magnitude_codes").data, "nvfp4 E2M1 magnitudes")
     let ref = try ReferenceKernels.nvfp4(x.data, shape: x.shape, globalAmax: nil)
@@ -133,12 +148,55 @@ struct NumericsConformanceTests {
     let edge = try f.dict("edge_tiny_block")
     let ex = try f.tensor("input", in: edge)
     var edgeScales: [Float] = [0, 0]
+    var edgeGS: Float = 0
     let edgeOut = try run(ex.data) { xb, ob in
-      try edgeScales.withUnsafeMutableBufferPointer { _ = try NVFP4.fakeQuant(xb, shape: ex.shape, into: ob, blockScales: $0) }
+      edgeGS = try edgeScales.withUnsafeMutableBufferPointer { try NVFP4.fakeQuant(xb, shape: ex.shape, into: ob, blockScales: $0) }
     }
     expectBitwise(edgeOut, try f.tensor("output_nvfp4qtensor", in: edge).data, "nvfp4 tiny block output")
-    expectBitwise(edgeScales, try f.tensor("block_scale_nvfp4qtensor", in: edge).data, "nvfp4 tiny block scales")
+    // `block_scale_nvfp4qtensor` is the effective scale (E4M3 scale × global scale).
+    expectBitwise(edgeScales.map { $0 * edgeGS }, try f.tensor("block_scale_nvfp4qtensor", in: edge).data, "nvfp4 tiny block scales")
     #expect(!bitMismatches(edgeOut, try f.tensor("output_triton_emulation", in: edge).data).isEmpty)
+  }
+
+  /// ModelOpt's CPU NVFP4 path with a global scale other than 1, an all-zero block, a tiny block
+  /// and signed zeros: every quantity the conformance README defines, from the fake-quant kernel
+  /// and from the export (real codes and E4M3 scale bytes).
+  private func checkNVFP4GlobalScale(_ f: GoldenFile) throws {
+    let x = try f.tensor("input")
+    var scales = [Float](repeating: .nan, count: x.data.count / 16)
+    var gs: Float = 0
+    let out = try run(x.data) { xb, ob in
+      gs = try scales.withUnsafeMutableBufferPointer { try NVFP4.fakeQuant(xb, shape: x.shape, into: ob, blockScales: $0) }
+    }
+    let globalAmax = x.data.withUnsafeBufferPointer { Amax.maxAbs($0) }
+    #expect(Double(globalAmax) == double(f["global_amax"]))
+    #expect(Double(gs) == double(f["global_scale"]))
+    #expect(gs != 1)
+    expectBitwise(scales, try f.tensor("block_scale_e4m3").data, "nvfp4 E4M3 block scales")
+    let eff = try f.tensor("block_scale_effective").data
+    expectBitwise(scales.map { $0 * gs }, eff, "nvfp4 effective block scales (E4M3 × global)")
+    expectBitwise(out, try f.tensor("output").data, "nvfp4 output")
+    let ref = try ReferenceKernels.nvfp4(x.data, shape: x.shape, globalAmax: nil)
+    expectBitwise(ref.out, out, "nvfp4 reference")
+    // E2M1 magnitudes of the codes.
+    let codes = try intArray(f.dict("codes")["data"])
+    let table: [Float] = [0, 0.5, 1, 1.5, 2, 3, 4, 6]
+    let mags = x.data.indices.map { FP4E2M1.round(abs(x.data[$0]) / eff[$0 / 16]) }
+    expectBitwise(mags, codes.map { table[$0 & 7] }, "nvfp4 E2M1 magnitudes of the codes")
+    // Export: the same E4M3 bytes and 4-bit codes as NVFP4QTensor.quantize.
+    let q = try TensorQuantizer(attributes: QuantizerAttributes(format: .nvfp4, dynamic: true))
+    let exported = try q.export(try Tensor(x.data, shape: x.shape))
+    #expect(exported.blockScaleCodes.map(Int.init) == (try intArray(f.dict("block_scale_e4m3_bits")["data"])))
+    let unpacked: [Int] = (0..<x.data.count).map { i in
+      let byte = exported.codes[i / 2]
+      return Int(i & 1 == 0 ? byte & 0x0F : byte >> 4)
+    }
+    #expect(unpacked == codes, "export codes differ at \(unpacked.indices.filter { unpacked[$0] != codes[$0] }.prefix(8))")
+    expectBitwise(exported.dequantize().scalars, out, "nvfp4 export dequantized")
+  }
+
+  private func intArray(_ value: Any?) throws -> [Int] {
+    try #require(value as? [Any]).map { try #require(number($0)).intValue }
   }
 
   private func checkModelOptLSQ(_ f: GoldenFile) throws {

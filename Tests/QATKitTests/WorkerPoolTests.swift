@@ -1,16 +1,16 @@
 import Dispatch
 import Foundation
-import Synchronization
+import Synchronization  // Atomic; locks are QATKit.Locked, which ThreadSanitizer can see
 import Testing
 
 @testable import QATKit
 
 /// Counts calls per task index and records which threads ran them.
 private final class TaskLog: Sendable {
-  private let counts: Mutex<[Int]>
-  private let threads = Mutex<Set<Int>>([])
+  private let counts: Locked<[Int]>
+  private let threads = Locked<Set<Int>>([])
 
-  init(_ count: Int) { counts = Mutex([Int](repeating: 0, count: count)) }
+  init(_ count: Int) { counts = Locked([Int](repeating: 0, count: count)) }
 
   func hit(_ range: Range<Int>) { counts.withLock { for i in range { $0[i] += 1 } } }
   func hit(_ index: Int, thread: Int) {
@@ -57,7 +57,7 @@ struct WorkerPoolTests {
       for grain in [1, 7, 400] {
         for _ in 0..<20 {
           let log = TaskLog(count)
-          let ranges = Mutex<[Range<Int>]>([])
+          let ranges = Locked<[Range<Int>]>([])
           Parallel.forRanges(count, grain: grain, pool: pool) { r in
             log.hit(r)
             ranges.withLock { $0.append(r) }
@@ -76,7 +76,7 @@ struct WorkerPoolTests {
     for total in [0, 1, 17, 1000, 4097] {
       for grain in [1, 16, 1000, 5000] {
         let log = TaskLog(total)
-        let sizes = Mutex<[Int]>([])
+        let sizes = Locked<[Int]>([])
         parallelChunks(total: total, grain: grain) { r in
           log.hit(r)
           sizes.withLock { $0.append(r.count) }
@@ -95,7 +95,7 @@ struct WorkerPoolTests {
       for count in [0, 1, 2, 3, 1000] {
         let log = TaskLog(count)
         let claims = Claims(count)
-        let callerThread = Mutex<Int>(-1)
+        let callerThread = Locked<Int>(-1)
         let caller = pthread_self()
         pool.run(width: width) { thread in
           if pthread_equal(pthread_self(), caller) != 0 { callerThread.withLock { $0 = thread } }
@@ -147,7 +147,7 @@ struct WorkerPoolTests {
       #expect(inner.all.allSatisfy { $0 == 1 })
 
       // A direct nested run.
-      let direct = Mutex<[Int]>([])
+      let direct = Locked<[Int]>([])
       pool.run(width: 4) { thread in
         pool.run(width: 4) { innerThread in direct.withLock { $0.append(innerThread) } }
       }
@@ -226,7 +226,7 @@ struct WorkerPoolTests {
       #expect(log.all.allSatisfy { $0 == 1 })
       #expect(log.threadsSeen == [0])
       // The ranges depend on the pool's size only; all of them run on the calling thread.
-      let ranges = Mutex<[Range<Int>]>([])
+      let ranges = Locked<[Range<Int>]>([])
       let caller = pthread_self()
       let elsewhere = Atomic<Int>(0)
       Parallel.forRanges(1000, grain: 1, pool: pool) { r in

@@ -44,7 +44,7 @@ import Testing
     let eLite = DigitsAlgorithmBench.layerErrors(fp: fp, quantized: lite, on: calibration)
     let eFull = DigitsAlgorithmBench.layerErrors(fp: fp, quantized: full, on: calibration)
     print("AWQ layer errors (digits MLP, INT4 blocks of 32, 128 calibration rows): max \(eMax), awq_lite \(eLite), awq_full \(eFull)")
-    print("AWQ test accuracy: FP32 \(Training.accuracy(fp, on: test)), max \(Training.accuracy(maxQ, on: test)), awq_lite \(Training.accuracy(lite, on: test)), awq_full \(Training.accuracy(full, on: test))")
+    print("AWQ test accuracy: FP32 \(try Training.accuracy(fp, on: test)), max \(try Training.accuracy(maxQ, on: test)), awq_lite \(try Training.accuracy(lite, on: test)), awq_full \(try Training.accuracy(full, on: test))")
     for i in 0..<3 {
       #expect(eLite[i] <= eMax[i], "layer \(i + 1)")
       #expect(eFull[i] <= eLite[i] * 1.0001, "layer \(i + 1)")

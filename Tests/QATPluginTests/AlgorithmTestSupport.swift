@@ -17,7 +17,7 @@ enum DigitsAlgorithmBench {
   /// The first `count` training rows (calibration data) and the test split.
   static func data(calibrationRows count: Int = 128) throws -> (calibration: Tensor, test: Dataset) {
     let (train, test) = try Digits.load()
-    let first = train.batches(size: count).first!.inputs
+    let first = try train.batches(size: count).first!.inputs
     return (first, test)
   }
 

@@ -111,7 +111,7 @@ import Testing
       let gptq = try DigitsAlgorithmBench.quantized(fp, config.with(algorithm: .init("gptq", options: options)), calibration: calibration)
       let eMax = DigitsAlgorithmBench.layerErrors(fp: fp, quantized: plain, on: calibration)
       let eG = DigitsAlgorithmBench.layerErrors(fp: fp, quantized: gptq, on: calibration)
-      print("GPTQ digits \(name): layer errors max \(eMax), gptq \(eG); test accuracy FP32 \(Training.accuracy(fp, on: test)), max \(Training.accuracy(plain, on: test)), gptq \(Training.accuracy(gptq, on: test))")
+      print("GPTQ digits \(name): layer errors max \(eMax), gptq \(eG); test accuracy FP32 \(try Training.accuracy(fp, on: test)), max \(try Training.accuracy(plain, on: test)), gptq \(try Training.accuracy(gptq, on: test))")
       for i in 0..<3 { #expect(eG[i] < eMax[i], "\(name) layer \(i + 1)") }
       for layer in gptq.layers {
         let wq = try #require(layer.quantizer(slot: "weight_quantizer"))

@@ -99,7 +99,7 @@ import Testing
   @Test func learnedOffsetBeatsLSQOnAsymmetricInputs() throws {
     let (train, test) = try Digits.load()
     let fp = MLP([64, 32, 10], seed: 0)
-    Training.fit(fp, data: train, epochs: 5, batchSize: 64, optimizer: Adam(fp.parameters(), learningRate: 3e-3), seed: 0) {
+    try Training.fit(fp, data: train, epochs: 5, batchSize: 64, optimizer: Adam(fp.parameters(), learningRate: 3e-3), seed: 0) {
       Loss.crossEntropy(fp($0), $1)
     }
     var accuracy: [String: Float] = [:]
@@ -109,13 +109,14 @@ import Testing
       var a = QuantizerAttributes.int(3, signed: signed, calibrator: calibrator)
       a.algorithm = algorithm
       try convert(m, modes: [.quantize(QuantizeConfig([.init("fc1.input_quantizer", cfg: a)]))], registry: InTreePlugins.registry,
-                  forwardLoop: { m in for b in train.batches(size: 256) { _ = m(b.inputs) } })
-      Training.fit(m, data: train, epochs: 3, batchSize: 64, optimizer: Adam(m.parameters(), learningRate: 1e-3), seed: 0) {
+                  forwardLoop: { m in for b in try train.batches(size: 256) { _ = m(b.inputs) } })
+      try Training.fit(m, data: train, epochs: 3, batchSize: 64, optimizer: Adam(m.parameters(), learningRate: 1e-3), seed: 0) {
         Loss.crossEntropy(m($0), $1)
       }
-      accuracy[name] = Training.accuracy(m, on: test)
+      accuracy[name] = try Training.accuracy(m, on: test)
     }
-    print("LSQ+ claim (digits, 3-bit first-layer input): \(accuracy.sorted { $0.key < $1.key }), FP32 \(Training.accuracy(fp, on: test))")
+    let fp32Accuracy = try Training.accuracy(fp, on: test)
+    print("LSQ+ claim (digits, 3-bit first-layer input): \(accuracy.sorted { $0.key < $1.key }), FP32 \(fp32Accuracy)")
     #expect(accuracy["lsq_plus"]! >= accuracy["lsq signed"]! + 0.15, "\(accuracy)")
     #expect(accuracy["lsq_plus"]! >= accuracy["lsq unsigned"]! + 0.02, "\(accuracy)")
   }

@@ -42,7 +42,7 @@ import Testing
   @Test func studentLearnsTheTeachersStructureWithoutLabels() throws {
     let (train, test) = try Digits.load()
     let teacher = MLP([64, 64, 10], seed: 0)
-    Training.fit(teacher, data: train, epochs: 5, batchSize: 64, optimizer: Adam(teacher.parameters(), learningRate: 3e-3), seed: 0) {
+    try Training.fit(teacher, data: train, epochs: 5, batchSize: 64, optimizer: Adam(teacher.parameters(), learningRate: 3e-3), seed: 0) {
       Loss.crossEntropy(teacher($0), $1)
     }
     teacher.eval()
@@ -51,7 +51,10 @@ import Testing
     let json = try JSONValue(parsing: #"{"criteria": [{"criterion": {"kind": "rkd"}}]}"#)
     let kd = try KDConfig(json: json, teacher: teacher, registry: InTreePlugins.registry)
     let model = try convert(student, modes: [.kdLoss(kd)], registry: InTreePlugins.registry)
-    try Training.fit(model, data: train, epochs: 2, batchSize: 32, optimizer: Adam(model.parameters(), learningRate: 3e-3), seed: 0) { x, _ in
+    try Training.fit(
+      model, data: train, epochs: 2, batchSize: 32, optimizer: Adam(model.parameters(), learningRate: 3e-3), seed: 0,
+      labelsAreClasses: false  // no labels: the 4-d output is an embedding, not classes
+    ) { x, _ in
       _ = model(x)
       return try model.computeKDLoss()
     }

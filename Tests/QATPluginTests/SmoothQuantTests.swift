@@ -38,7 +38,7 @@ import Testing
       let eMax = DigitsAlgorithmBench.layerErrors(fp: fp, quantized: plain, on: calibration)
       let eFixed = DigitsAlgorithmBench.layerErrors(fp: fp, quantized: fixed, on: calibration)
       let eSearch = DigitsAlgorithmBench.layerErrors(fp: fp, quantized: searched, on: calibration)
-      print("SmoothQuant W8A\(bits) layer errors (digits MLP): max \(eMax), α 0.5 \(eFixed), α searched \(eSearch); test accuracy max \(Training.accuracy(plain, on: test)), α 0.5 \(Training.accuracy(fixed, on: test)), searched \(Training.accuracy(searched, on: test))")
+      print("SmoothQuant W8A\(bits) layer errors (digits MLP): max \(eMax), α 0.5 \(eFixed), α searched \(eSearch); test accuracy max \(try Training.accuracy(plain, on: test)), α 0.5 \(try Training.accuracy(fixed, on: test)), searched \(try Training.accuracy(searched, on: test))")
       for i in 0..<3 { #expect(eSearch[i] <= eMax[i] * 1.000001, "W8A\(bits) layer \(i + 1)") }
       #expect(eSearch.reduce(0, +) < eMax.reduce(0, +), "W8A\(bits)")
     }

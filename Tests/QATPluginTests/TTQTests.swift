@@ -97,10 +97,10 @@ import Testing
     var learned: [Float] = [], fixed: [Float] = [], full: [Float] = []
     for seed: UInt64 in [0, 1] {
       let fp = MLP([64, 32, 10], seed: seed)
-      Training.fit(fp, data: train, epochs: 5, batchSize: 64, optimizer: Adam(fp.parameters(), learningRate: 3e-3), seed: seed) {
+      try Training.fit(fp, data: train, epochs: 5, batchSize: 64, optimizer: Adam(fp.parameters(), learningRate: 3e-3), seed: seed) {
         Loss.crossEntropy(fp($0), $1)
       }
-      full.append(Training.accuracy(fp, on: test))
+      full.append(try Training.accuracy(fp, on: test))
       for learn in [true, false] {
         let m = MLP([64, 32, 10], seed: seed)
         try m.loadStateDict(Dictionary(uniqueKeysWithValues: fp.stateDict().map { ($0.0, $0.1.copy()) }))
@@ -108,10 +108,11 @@ import Testing
         w.algorithm = "ttq"
         w.algorithmOptions = .object(["threshold": .number(0.2), "learnScales": .bool(learn)])
         try convert(m, modes: [.quantize(.weightsAndActivations(weights: w, activations: nil))], registry: InTreePlugins.registry)
-        Training.fit(m, data: train, epochs: 5, batchSize: 64, optimizer: Adam(m.parameters(), learningRate: 1e-3), seed: seed) {
+        try Training.fit(m, data: train, epochs: 5, batchSize: 64, optimizer: Adam(m.parameters(), learningRate: 1e-3), seed: seed) {
           Loss.crossEntropy(m($0), $1)
         }
-        if learn { learned.append(Training.accuracy(m, on: test)) } else { fixed.append(Training.accuracy(m, on: test)) }
+        let accuracy = try Training.accuracy(m, on: test)
+        if learn { learned.append(accuracy) } else { fixed.append(accuracy) }
       }
     }
     let summary = "learned \(learned), fixed \(fixed), FP32 \(full)"

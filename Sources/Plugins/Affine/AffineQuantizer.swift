@@ -155,6 +155,21 @@ public final class AffineQuantizer: Quantizer {
     zeroPoint = Tensor.zeros(s)
   }
 
+  /// Checks that `shape` fits the granularity and, once calibrated, has as many groups as the
+  /// scale (a static range needs the same groups in every input).
+  ///
+  /// - Throws: ``QuantizerError/incompatibleInput(path:shape:_:)`` saying what does not fit.
+  public func validate(inputShape shape: [Int]) throws {
+    guard GroupLayout.fits(attributes.granularity, shape: shape) else {
+      throw QuantizerError.incompatibleInput(path: "", shape: shape, "\(attributes.granularity) does not fit this input")
+    }
+    let groups = GroupLayout(attributes.granularity, shape: shape).groupCount
+    if calibrator == nil, !attributes.dynamic, let scale, scale.count != groups {
+      throw QuantizerError.incompatibleInput(
+        path: "", shape: shape, "the scale has \(scale.count) entries (shape \(scale.shape)) but this input has \(groups) \(attributes.granularity) groups")
+    }
+  }
+
   /// Per group: the largest value and the negated smallest, each at least 0 (finite values).
   func extremes(_ x: Tensor, layout: GroupLayout) -> (values: [Float], nonFinite: Int) {
     var out = [Float](repeating: 0, count: 2 * layout.groupCount)

@@ -34,11 +34,15 @@ public final class LSQQuantizer: Quantizer {
 
   /// Creates the quantizer.
   ///
-  /// - Throws: ``QuantizerError`` for non-integer formats, ``ConfigError`` for bad options.
+  /// - Throws: ``QuantizerError/unsupportedFormat(algorithm:format:reason:)`` for non-integer
+  ///   formats, ``ConfigError`` for widths outside 2…8 bits, attribute combinations the core
+  ///   rejects (``QuantizerAttributes/validate(path:)``) and bad options.
   public init(attributes: QuantizerAttributes) throws {
     guard case .int(let bits, let signed) = attributes.format else {
-      throw QuantizerError.stateMismatch("lsq supports integer formats, not \(attributes.format)")
+      throw QuantizerError.unsupportedFormat(
+        algorithm: "lsq", format: attributes.format, reason: "lsq learns integer step sizes; use int2…int8 or uint2…uint8")
     }
+    try attributes.validate(path: "")
     let options = try attributes.decodeAlgorithmOptions(Options.self)
     self.attributes = attributes
     isEnabled = attributes.enable
@@ -58,7 +62,10 @@ public final class LSQQuantizer: Quantizer {
   public var needsCalibration: Bool { isEnabled }
 
   /// Starts observing.
-  public func beginCalibration(_ calibrator: any Calibrator) { self.calibrator = calibrator }
+  public func beginCalibration(_ calibrator: any Calibrator) {
+    self.calibrator = calibrator
+    layout = nil
+  }
 
   /// Sets the initial learned range from the calibrator.
   public func endCalibration() throws {
@@ -82,6 +89,25 @@ public final class LSQQuantizer: Quantizer {
       throw QuantizerError.stateMismatch("lsq expects state {_amax: [groups]}, got \(shapes)")
     }
     amax = Tensor.full(s, 1, requiresGrad: true)
+  }
+
+  /// Checks that the granularity fits `shape` and that the learned range (or, while
+  /// calibrating, the inputs seen so far) has one entry per group.
+  ///
+  /// - Throws: ``QuantizerError/incompatibleInput(path:shape:_:)``.
+  public func validate(inputShape shape: [Int]) throws {
+    guard GroupLayout.fits(attributes.granularity, shape: shape) else {
+      throw QuantizerError.incompatibleInput(path: "", shape: shape, "lsq: \(attributes.granularity) does not fit")
+    }
+    let groups = GroupLayout(attributes.granularity, shape: shape).groupCount
+    if calibrator != nil, let layout, layout.groupCount != groups {
+      throw QuantizerError.incompatibleInput(
+        path: "", shape: shape, "lsq: calibration saw \(layout.groupCount) range groups, now \(groups)")
+    }
+    if calibrator == nil, isEnabled, let amax, amax.count != groups {
+      throw QuantizerError.incompatibleInput(
+        path: "", shape: shape, "lsq: the learned range has \(amax.count) groups, this input \(groups)")
+    }
   }
 
   /// Fake-quantizes with the learned range (or observes while calibrating).

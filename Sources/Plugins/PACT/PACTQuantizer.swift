@@ -20,13 +20,19 @@ public final class PACTQuantizer: Quantizer {
 
   /// Creates the quantizer.
   ///
-  /// - Throws: ``QuantizerError`` unless the format is an integer and the range per-tensor.
+  /// - Throws: ``QuantizerError/unsupportedFormat(algorithm:format:reason:)`` unless the format
+  ///   is an integer and the range per tensor; ``ConfigError`` for widths outside 2…8 bits and
+  ///   attribute combinations the core rejects (``QuantizerAttributes/validate(path:)``).
   public init(attributes: QuantizerAttributes) throws {
     guard case .int(let bits, let s) = attributes.format else {
-      throw QuantizerError.stateMismatch("pact supports integer formats, not \(attributes.format)")
+      throw QuantizerError.unsupportedFormat(
+        algorithm: "pact", format: attributes.format, reason: "pact clips to an integer grid; use int2…int8 or uint2…uint8")
     }
+    try attributes.validate(path: "")
     guard attributes.granularity == .perTensor else {
-      throw QuantizerError.stateMismatch("pact learns one clipping level per tensor; remove axis/blockSize")
+      throw QuantizerError.unsupportedFormat(
+        algorithm: "pact", format: attributes.format,
+        reason: "pact learns one clipping level per tensor; remove axis/blockSize (got \(attributes.granularity))")
     }
     _ = try attributes.decodeAlgorithmOptions(NoOptions.self)
     self.attributes = attributes

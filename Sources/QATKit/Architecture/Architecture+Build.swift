@@ -6,8 +6,10 @@ extension Architecture {
   ///
   /// - Parameter seed: Seeds the initialization.
   /// - Throws: ``ConfigError`` when ``inputShape`` is set and a layer does not fit the shape
-  ///   it receives (see ``outputShape(forSample:)``).
+  ///   it receives (see ``outputShape(forSample:)``), or the layers would hold more than
+  ///   ``maxParameters`` parameters.
   public func build(seed: UInt64 = 0) throws -> Sequential {
+    try checkSize()
     if let inputShape { _ = try outputShape(forSample: inputShape) }
     return Self.sequential(layers, seed: seed)
   }

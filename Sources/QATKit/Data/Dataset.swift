@@ -96,8 +96,10 @@ public struct Dataset: Sendable {
 
   /// Mini-batches of `size` samples; shuffled with a seeded permutation when `seed` is given.
   /// The last batch may be smaller.
-  public func batches(size: Int, seed: UInt64? = nil) -> [(inputs: Tensor, labels: [Int])] {
-    precondition(size > 0, "batch size must be positive")
+  ///
+  /// - Throws: ``DataError/invalidBatchSize(_:)`` unless `size >= 1`.
+  public func batches(size: Int, seed: UInt64? = nil) throws -> [(inputs: Tensor, labels: [Int])] {
+    guard size > 0 else { throw DataError.invalidBatchSize(size) }
     var order = Array(0..<count)
     if let seed {
       var rng = RandomGenerator(seed: seed)
@@ -134,6 +136,12 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
   case notANumber(line: Int, column: String, value: String)
   /// A label that cannot be used (line, when it came from a file).
   case label(line: Int?, String)
+  /// A batch size below 1.
+  case invalidBatchSize(Int)
+  /// A negative number of epochs.
+  case invalidEpochCount(Int)
+  /// A label outside the model's classes `0..<classes` (0-based row of the data set).
+  case labelOutOfRange(row: Int, label: Int, classes: Int)
 
   /// The 1-based line of a CSV problem, if the error has one.
   public var line: Int? {
@@ -161,6 +169,10 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
       "CSV line \(line): '\(value)' in column '\(column)' is not a finite number; feature columns must be numeric "
         + "(ignore a column or fix the cell)"
     case .label(let line, let m): (line.map { "CSV line \($0): " } ?? "") + "label: \(m)"
+    case .invalidBatchSize(let n): "batch size must be at least 1, got \(n)"
+    case .invalidEpochCount(let n): "the number of epochs must be at least 0, got \(n)"
+    case .labelOutOfRange(let row, let label, let classes):
+      "row \(row) has label \(label), but the model has \(classes) classes (labels 0..<\(classes)); check the label column and the model's output size"
     }
   }
 }

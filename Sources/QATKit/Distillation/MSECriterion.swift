@@ -24,12 +24,22 @@ public struct MSECriterion: JSONCriterion {
     adapterSeed = 0
   }
 
+  /// The largest adapter (`studentFeatures × teacherFeatures` weights): 2^26, 256 MiB.
+  public static let maxAdapterWeights = 1 << 26
+
   /// MSE after a new learned projection `studentFeatures → teacherFeatures` on the last axis.
   ///
-  /// - Throws: ``ConfigError`` when a width is not positive.
+  /// - Throws: ``ConfigError`` when a width is not positive or the adapter would have more than
+  ///   ``maxAdapterWeights`` weights.
   public init(adapterFrom studentFeatures: Int, to teacherFeatures: Int, seed: UInt64 = 0) throws {
     for (key, v) in [("student_features", studentFeatures), ("teacher_features", teacherFeatures)] where v < 1 {
       throw ConfigError.invalidValue("\(Self.kind) criterion", path: "adapter.\(key)", "must be ≥ 1, got \(v)")
+    }
+    let (weights, overflow) = studentFeatures.multipliedReportingOverflow(by: teacherFeatures)
+    guard !overflow, weights <= Self.maxAdapterWeights else {
+      throw ConfigError.invalidValue(
+        "\(Self.kind) criterion", path: "adapter",
+        "an adapter \(studentFeatures) → \(teacherFeatures) would have more than \(Self.maxAdapterWeights) weights; check student_features and teacher_features")
     }
     adapter = Linear(studentFeatures, teacherFeatures, seed: seed)
     adapterSeed = seed

@@ -23,20 +23,30 @@ extension Training {
   /// (dynamic per-batch quantization ranges) see the shard, as in PyTorch DDP. `epochEnd` gets
   /// the mean global-batch loss on every rank.
   ///
-  /// - Throws: ``CommunicatorError`` when a collective fails or times out (a rank failed), or
-  ///   the replicas diverged; errors of `loss`.
+  /// The data is checked first as the one-process `fit` checks it (batch size, epochs, the first
+  /// batch through ``Module/checkedForward(_:)``, every label against the model's classes); every
+  /// rank checks the same rows, so all ranks stop together. The per-step forward check of the
+  /// one-process loop is not made here (a rank stopping alone would leave the others waiting in
+  /// the all-reduce).
+  ///
+  /// - Throws: ``DataError`` and the errors of ``Module/checkedForward(_:)`` for data that does
+  ///   not fit the model; ``CommunicatorError`` when a collective fails or times out (a rank
+  ///   failed), or the replicas diverged; errors of `loss`.
   public static func fit(
     _ model: Module, data: Dataset, epochs: Int, batchSize: Int, optimizer: any Optimizer,
-    seed: UInt64 = 0, schedule: LRSchedule = .constant, clipNorm: Float? = nil,
+    seed: UInt64 = 0, schedule: LRSchedule = .constant, clipNorm: Float? = nil, labelsAreClasses: Bool = true,
     communicator: any Communicator,
-    loss: (Tensor, [Int]) throws -> Tensor, epochEnd: (Int, Float) -> Void = { _, _ in }
+    loss: (Tensor, [Int]) throws -> Tensor, epochEnd: (Int, Float) throws -> Void = { _, _ in }
   ) throws {
     guard communicator.size > 1 else {
       try fit(
         model, data: data, epochs: epochs, batchSize: batchSize, optimizer: optimizer, seed: seed,
-        schedule: schedule, clipNorm: clipNorm, loss: loss, epochEnd: epochEnd)
+        schedule: schedule, clipNorm: clipNorm, labelsAreClasses: labelsAreClasses, loss: loss, epochEnd: epochEnd)
       return
     }
+    guard epochs >= 0 else { throw DataError.invalidEpochCount(epochs) }
+    guard batchSize > 0 else { throw DataError.invalidBatchSize(batchSize) }
+    try validate(model, data: data, batchSize: batchSize, labelsAreClasses: labelsAreClasses)
     model.train()
     let params = model.trainableParameters()
     try broadcastParameters(params, from: 0, communicator: communicator)
@@ -64,7 +74,7 @@ extension Training {
         total += globalLoss
         step += 1
       }
-      epochEnd(epoch, total / Float(Swift.max(batches.count, 1)))
+      try epochEnd(epoch, total / Float(Swift.max(batches.count, 1)))
     }
     optimizer.learningRate = base
     try checkReplicasAgree(params, communicator: communicator)
@@ -74,11 +84,17 @@ extension Training {
   /// of `data` and the counts summed across ranks; with one rank it is
   /// ``accuracy(_:on:batchSize:)``. Every rank gets the same value.
   ///
-  /// - Throws: ``CommunicatorError`` when the reduction fails.
+  /// Checked first, identically on every rank: the batch size, the first batch through
+  /// ``Module/checkedForward(_:)`` and every label against the model's classes.
+  ///
+  /// - Throws: ``DataError`` and the errors of ``Module/checkedForward(_:)`` as
+  ///   ``accuracy(_:on:batchSize:)``; ``CommunicatorError`` when the reduction fails.
   public static func accuracy(
     _ model: Module, on data: Dataset, batchSize: Int = 512, communicator: any Communicator
   ) throws -> Float {
-    guard communicator.size > 1 else { return accuracy(model, on: data, batchSize: batchSize) }
+    guard communicator.size > 1 else { return try accuracy(model, on: data, batchSize: batchSize) }
+    guard batchSize > 0 else { throw DataError.invalidBatchSize(batchSize) }
+    try validate(model, data: data, batchSize: batchSize)
     let mine = communicator.shard(of: data.count)
     var correct = 0
     if !mine.isEmpty {

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Packing of `op(A)` and `op(B)` blocks into the panel layouts the micro-kernel streams.
 ///
 /// - `A` block `[mc × kc]` → panels of ``GEMM/mr`` rows: `panel[p·mr + r] = op(A)[i0+r, p0+p]`.
@@ -191,7 +189,8 @@ struct PackBuffer: @unchecked Sendable {
 enum PackPool {
   /// Buffers kept for reuse.
   static let capacity = 6
-  private static let free = Mutex<[PackBuffer]>([])
+  // Not `Synchronization.Mutex`: see ``Locked``.
+  private static let free = Locked<[PackBuffer]>([])
 
   /// A buffer of at least `bytes` bytes (at least 64), from the pool when one fits.
   static func take(bytes: Int) -> PackBuffer {

@@ -35,6 +35,12 @@ open class Conv2d: Module {
 
   /// `[N, in, H, W]` → `[N, out, H', W']`.
   open override func forward(_ x: Tensor) -> Tensor {
+    let (c, k) = (weight.shape[1], weight.shape[2])
+    if x.rank != 4 || x.shape[1] != c || x.shape[2] + 2 * padding < k || x.shape[3] + 2 * padding < k,
+      rejectInput(x.shape, "expects [N, \(c), H, W] with H and W at least \(k - 2 * padding)")
+    {
+      return Tensor.zeros([x.shape.first ?? 1, weight.shape[0], 1, 1])
+    }
     let xq = quantize(x, slot: "input_quantizer")
     let wq = quantize(weight, slot: "weight_quantizer")
     return quantize(xq.conv2d(wq, bias: bias, stride: stride, padding: padding), slot: "output_quantizer")

@@ -19,6 +19,12 @@ public final class Embedding: Module {
 
   /// `indices [...]` → `[..., dim]`. Indices must be integers in `0..<vocab`.
   public override func forward(_ indices: Tensor) -> Tensor {
+    let vocab = weight.shape[0]
+    if let bad = indices.storage.first(where: { !($0 >= 0 && $0 < Float(vocab) && $0.rounded() == $0) }),
+      rejectInput(indices.shape, "index \(bad) is not an integer in 0..<\(vocab)")
+    {
+      return Tensor.zeros(indices.shape + [weight.shape[1]])
+    }
     let ids = indices.storage.map { Int($0) }
     let w = quantize(weight, slot: "weight_quantizer")
     return quantize(w.embedding(ids, indexShape: indices.shape), slot: "output_quantizer")

@@ -18,5 +18,10 @@ public final class LayerNorm: Module {
   public override func emptyCopy() throws -> Module { LayerNorm(weight.count, eps: eps) }
 
   /// Normalizes `x [..., dim]`.
-  public override func forward(_ x: Tensor) -> Tensor { x.layerNorm(gamma: weight, beta: bias, eps: eps) }
+  public override func forward(_ x: Tensor) -> Tensor {
+    if x.shape.last != weight.count, rejectInput(x.shape, "expects [..., \(weight.count)]") {
+      return Tensor.zeros(x.shape.isEmpty ? [weight.count] : x.shape.dropLast() + [weight.count])
+    }
+    return x.layerNorm(gamma: weight, beta: bias, eps: eps)
+  }
 }

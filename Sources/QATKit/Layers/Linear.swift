@@ -29,6 +29,9 @@ open class Linear: Module {
 
   /// `x [..., in]` → `[..., out]`.
   open override func forward(_ x: Tensor) -> Tensor {
+    if x.shape.last != inFeatures, rejectInput(x.shape, "expects [..., \(inFeatures)] (\(inFeatures) features)") {
+      return Tensor.zeros(x.shape.dropLast() + [outFeatures])
+    }
     let xq = quantize(x, slot: "input_quantizer")
     let wq = quantize(weight, slot: "weight_quantizer")
     var y = Tensor.matmul(xq, transposed: wq)

@@ -36,6 +36,9 @@ public final class MultiHeadAttention: Module {
 
   /// `[B, T, D]` → `[B, T, D]`.
   public override func forward(_ x: Tensor) -> Tensor {
+    if x.rank != 3 || x.shape[2] != query.inFeatures, rejectInput(x.shape, "expects [batch, tokens, \(query.inFeatures)]") {
+      return Tensor.zeros([x.shape.first ?? 1, 1, query.inFeatures])
+    }
     let (b, t, d) = (x.shape[0], x.shape[1], x.shape[2])
     let dh = d / heads
     func split(_ y: Tensor) -> Tensor { y.reshapedUnchecked([b, t, heads, dh]).permuted([0, 2, 1, 3]) }

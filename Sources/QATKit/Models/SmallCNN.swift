@@ -20,6 +20,12 @@ public final class SmallCNN: Module {
 
   /// Accepts `[N, 64]` (reshaped to 8×8) or `[N, 1, 8, 8]`.
   public override func forward(_ x: Tensor) -> Tensor {
+    if x.shape.count != 2 && x.shape.count != 4 || x.shape.count == 2 && x.shape[1] != 64
+      || x.shape.count == 4 && Array(x.shape[1...]) != [1, 8, 8],
+      rejectInput(x.shape, "expects [N, 64] or [N, 1, 8, 8]")
+    {
+      return Tensor.zeros([x.shape.first ?? 1, fc.outFeatures])
+    }
     let img = x.rank == 2 ? x.reshapedUnchecked([x.shape[0], 1, 8, 8]) : x
     let h1 = conv1(img).relu().maxPool2d(kernel: 2)
     let h2 = conv2(h1).relu().maxPool2d(kernel: 2)

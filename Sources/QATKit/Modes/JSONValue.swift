@@ -84,6 +84,11 @@ extension JSONValue {
     } catch let DecodingError.valueNotFound(t, ctx) {
       throw ConfigError.wrongType(context, path: Self.path(ctx.codingPath), expected: "\(t)")
     } catch let DecodingError.dataCorrupted(ctx) {
+      // Foundation reports a number beyond Int's range as invalid JSON at the root: name it.
+      if let (path, number) = Self.firstHugeNumber(self, path: []) {
+        throw ConfigError.invalidValue(
+          context, path: path, "\(number) is outside the range of integers (|x| < 2^63); use a smaller number")
+      }
       throw ConfigError.invalidValue(context, path: Self.path(ctx.codingPath), ctx.debugDescription)
     } catch let e as ConfigError {
       throw e
@@ -99,6 +104,25 @@ extension JSONValue {
 
   private static func path(_ keys: [any CodingKey]) -> String {
     keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+  }
+
+  /// The key path of the first number whose magnitude is 2^63 or more (or not finite), which
+  /// no integer field can hold.
+  private static func firstHugeNumber(_ value: JSONValue, path: [String]) -> (String, Double)? {
+    switch value {
+    case .number(let d) where !(Swift.abs(d) < 0x1p63):
+      return (path.joined(separator: ".").replacingOccurrences(of: ".[", with: "["), d)
+    case .object(let o):
+      for key in o.keys.sorted() {
+        if let hit = firstHugeNumber(o[key]!, path: path + [key]) { return hit }
+      }
+    case .array(let a):
+      for (i, v) in a.enumerated() {
+        if let hit = firstHugeNumber(v, path: path + ["[\(i)]"]) { return hit }
+      }
+    default: break
+    }
+    return nil
   }
 
   private static func firstUnknownKey(_ given: JSONValue, known: JSONValue, path: [String]) -> (path: String, known: [String])? {

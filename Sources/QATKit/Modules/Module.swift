@@ -120,8 +120,15 @@ open class Module {
 
   /// Applies the quantizer in `slot` to `x`, or returns `x` when the slot is empty or disabled
   /// (a disabled ``TensorQuantizer`` still applies its `pre_quant_scale`, as in ModelOpt).
+  ///
+  /// Inside ``checkedForward(_:)`` the quantizer first checks the shape of `x`
+  /// (``Quantizer/validate(inputShape:)``); a shape it cannot take is recorded and `x` is
+  /// returned unchanged.
   public func quantize(_ x: Tensor, slot: String) -> Tensor {
     guard let q = quantizer(slot: slot) else { return x }
+    if let check = ForwardCheck.current, check.checks(q), !check.admit(x.shape, to: q, module: self, slot: slot) {
+      return x
+    }
     guard q.isEnabled else { return (q as? TensorQuantizer)?.scaledInput(x) ?? x }
     return q(x)
   }

@@ -10,6 +10,9 @@ public enum ModuleError: Error, Equatable, CustomStringConvertible {
   case stateMismatch(missing: [String], unexpected: [String], misShaped: [String])
   /// The module cannot be copied (``Module/copy(environment:)``); says why.
   case notCopyable(String)
+  /// A layer cannot take an input of `shape` (``Module/checkedForward(_:)``): the layer's path,
+  /// the shape and what it expects.
+  case incompatibleInput(path: String, shape: [Int], String)
 
   /// A message naming the problem and what to do.
   public var description: String {
@@ -27,6 +30,8 @@ public enum ModuleError: Error, Equatable, CustomStringConvertible {
       if !misShaped.isEmpty { parts.append("mis-shaped: \(misShaped.joined(separator: "; "))") }
       return "state dict does not match the model: " + parts.joined(separator: "; ")
     case .notCopyable(let m): return "cannot copy the model: \(m)"
+    case .incompatibleInput(let p, let shape, let m):
+      return "'\(p)' cannot take an input of shape \(shape): \(m); check the data's shape (feature count) against the model"
     }
   }
 }

@@ -48,19 +48,20 @@ package enum QuantCodec {
     return v < 0 ? -m : m
   }
 
-  /// The 4-bit code of an E2M1 value (sign in bit 3).
-  package static func e2m1Code(_ v: Float) -> UInt8 {
+  /// The 4-bit code of an E2M1 value (sign in bit 3). With `signedZero`, `-0.0` (a negative
+  /// value that rounded to 0) keeps the sign bit, as ModelOpt's `NVFP4QTensor` encodes it.
+  package static func e2m1Code(_ v: Float, signedZero: Bool = false) -> UInt8 {
     let table: [Float] = [0, 0.5, 1, 1.5, 2, 3, 4, 6]
     let m = Swift.abs(v)
     let idx = UInt8(table.firstIndex(of: m) ?? 0)
-    return (v.sign == .minus && m != 0 ? 8 : 0) | idx
+    return (v.sign == .minus && (m != 0 || signedZero) ? 8 : 0) | idx
   }
 
-  /// The value of a 4-bit E2M1 code.
+  /// The value of a 4-bit E2M1 code; both zero codes give `+0.0` (ModelOpt's table).
   package static func e2m1Value(_ code: UInt8) -> Float {
     let table: [Float] = [0, 0.5, 1, 1.5, 2, 3, 4, 6]
     let m = table[Int(code & 7)]
-    return code & 8 != 0 ? -m : m
+    return code & 8 != 0 && m != 0 ? -m : m
   }
 
   /// Integer bounds: `(minBound, maxBound)`.

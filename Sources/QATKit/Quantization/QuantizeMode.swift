@@ -3,9 +3,12 @@
 /// needed to rebuild them on a fresh model.
 ///
 /// - `validate` checks the whole config against the model (pattern matches, bits, block
-///   sizes against the actual weights, axes, format/granularity combinations) without
-///   changing it; `convert` also checks the algorithm and calibrator names and the forward
-///   loop before it touches the model, and puts the old slots back if calibration fails.
+///   sizes against the actual weights and the widths a layer fixes for its activations, axes,
+///   format/granularity combinations, no static range on the batch axis) without changing it;
+///   `convert` also checks the algorithm and calibrator names and the forward loop before it
+///   touches the model. When a forward loop is given, it runs once (calibrating the static
+///   activation ranges) and every new activation quantizer is checked against the shapes that
+///   actually reach it; if calibration or a check fails, the old slots are put back.
 /// - Weight quantizers (slot `<param>_quantizer` of a layer with parameter `<param>`)
 ///   calibrate from the parameter directly; activation quantizers from
 ///   `context.forwardLoop`, run in evaluation mode without gradients and with every
@@ -67,17 +70,7 @@ public enum QuantizeMode: Mode {
     for (path, module, slot) in slots {
       guard let attrs = resolved[path] else { continue }
       let param = parameter(of: module, slot: slot)
-      if let param {
-        try attrs.validate(path: path, shape: param.shape)
-      } else {
-        let lastDim = slot == "input_quantizer" ? (module as? Linear)?.inFeatures : nil
-        try attrs.validate(path: path, shape: nil, lastDim: lastDim)
-        if attrs.enable, !attrs.dynamic, attrs.blockSize != nil, !attrs.format.isBlockScaled {
-          throw ConfigError.invalidValue(
-            "quantize config", path: "\(path).blockSize",
-            "static per-block ranges need a fixed shape; make this activation quantizer dynamic or per-tensor")
-        }
-      }
+      try checkSlot(attrs, path: path, module: module, slot: slot, parameter: param)
       if let environment {
         _ = try environment.quantizerFactory(attrs.algorithm, path: path)
         if attrs.needsCalibration { _ = try environment.calibratorFactory(attrs.calibrator, path: path) }
@@ -85,6 +78,49 @@ public enum QuantizeMode: Mode {
       out.append(Planned(path: path, module: module, slot: slot, attributes: attrs, parameter: param))
     }
     return out
+  }
+
+  /// Checks `attrs` for `slot` of `module`, identically for a config (`convert`) and a saved
+  /// record (`restore`): against the parameter's shape for weight quantizers; for activation
+  /// quantizers against what the layer fixes (``knownLastDim(of:slot:)``), and a static range
+  /// may be neither per block (the shape varies) nor per channel on axis 0 (the batch axis:
+  /// the number of ranges would change with the batch size).
+  ///
+  /// - Throws: ``ConfigError/invalidValue(_:path:_:)`` naming `path` and the key.
+  package static func checkSlot(
+    _ attrs: QuantizerAttributes, path: String, module: Module, slot: String, parameter: Tensor?
+  ) throws {
+    if let parameter {
+      try attrs.validate(path: path, shape: parameter.shape)
+      return
+    }
+    try attrs.validate(path: path, shape: nil, lastDim: knownLastDim(of: module, slot: slot))
+    guard attrs.enable, !attrs.dynamic else { return }
+    if attrs.blockSize != nil, !attrs.format.isBlockScaled {
+      throw ConfigError.invalidValue(
+        "quantize config", path: "\(path).blockSize",
+        "static per-block ranges need a fixed shape; make this activation quantizer dynamic or per-tensor")
+    }
+    if attrs.axis == 0 {
+      throw batchAxisError(path: path)
+    }
+  }
+
+  private static func batchAxisError(path: String) -> ConfigError {
+    ConfigError.invalidValue(
+      "quantize config", path: "\(path).axis",
+      "axis 0 is the batch axis of this activation: a static range per batch row breaks as soon as the batch size changes; use a feature axis (e.g. -1) or make the quantizer dynamic")
+  }
+
+  /// The size of the last axis of the tensors `slot` of `module` sees, where the layer fixes it:
+  /// `Linear` inputs (`inFeatures`) and outputs (`outFeatures`), `Embedding` outputs.
+  package static func knownLastDim(of module: Module, slot: String) -> Int? {
+    switch (module, slot) {
+    case (let l as Linear, "input_quantizer"): l.inFeatures
+    case (let l as Linear, "output_quantizer"): l.outFeatures
+    case (let e as Embedding, "output_quantizer"): e.weight.shape.last
+    default: nil
+    }
   }
 
   /// Builds the quantizer at `path` with the factory of its algorithm. A ``ConfigError`` from
@@ -174,11 +210,15 @@ public enum QuantizeMode: Mode {
       _ = Tensor.withoutGrad { q(p.parameter!) }
       try end(q, path: p.path)
     }
-    guard !activations.isEmpty, let loop else { return }
+    // The loop runs when activation ranges need calibrating or, if the caller gave one, to check
+    // every new activation quantizer against the shapes that really reach it.
+    let checkedActivations = built.filter { $0.0.parameter == nil && $0.1.isEnabled }
+    guard let loop, !activations.isEmpty || !checkedActivations.isEmpty else { return }
     // Data-parallel: every rank observes its shard; the statistics combine before the ranges.
     let distributed = try distributedCalibrators(activations, communicator: communicator)
     let wasTraining = model.training
-    // Every other quantizer observes nothing and stays the identity during calibration.
+    // Every other quantizer observes nothing and stays the identity during calibration; its
+    // input shapes are still checked.
     let others = built.filter { b in b.1.isEnabled && !activations.contains { $0.0.path == b.0.path } }.map(\.1)
     for q in others { q.isEnabled = false }
     for (_, q, cal) in activations { q.beginCalibration(cal!) }
@@ -188,12 +228,14 @@ public enum QuantizeMode: Mode {
       model.train(wasTraining)
       for q in others { q.isEnabled = true }
     }
+    let check = ForwardCheck(alsoChecking: others)
     do {
-      try Tensor.withoutGrad { try loop(model) }
+      try Tensor.withoutGrad { try check.run { try loop(model) } }
     } catch {
       for (_, q, _) in activations { try? q.endCalibration() }
       throw QuantizerError.calibrationFailed(path: "<forward loop>", "\(error)")
     }
+    // Every rank takes part in the reduction before any rank can stop on a shape problem.
     if let communicator {
       do {
         for c in distributed { try c.reduce(over: communicator) }
@@ -202,7 +244,28 @@ public enum QuantizeMode: Mode {
         throw error
       }
     }
+    // Shapes seen in the loop: the config against them (naming the key), then anything else
+    // the quantizers found.
     var firstError: (any Error)?
+    for (p, q, _) in checkedActivations {
+      guard let shape = check.seenShapes[ObjectIdentifier(q)] else { continue }
+      do {
+        try p.attributes.validate(path: p.path, shape: shape)
+        if case .perChannel(let a) = p.attributes.granularity, !p.attributes.dynamic, shape.count >= 2,
+          a + (a < 0 ? shape.count : 0) == 0
+        {
+          throw batchAxisError(path: p.path)
+        }
+      } catch {
+        firstError = error
+        break
+      }
+    }
+    if firstError == nil { firstError = check.firstError(in: model) }
+    if let firstError {
+      for (_, q, _) in activations { try? q.endCalibration() }
+      throw firstError
+    }
     for (p, q, _) in activations {
       do { try end(q, path: p.path) } catch { if firstError == nil { firstError = error } }
     }
@@ -256,11 +319,20 @@ public enum QuantizeMode: Mode {
   /// Rebuilds the recorded quantizers with zero-filled state of the recorded shapes (no
   /// calibration; values come from the state dict).
   ///
+  /// Every record is validated as `convert` validates a config, against the layer's real
+  /// shapes (``checkSlot(_:path:module:slot:parameter:)``); its state shapes must be what the
+  /// attributes imply for that layer (for a weight quantizer exactly the shape calibration
+  /// gives it) and, when the context carries the checkpoint's tensor shapes
+  /// (``SavedTensorShapesKey``), equal to the file's own tensors, which bounds every allocation
+  /// by the file's size. Without them a state tensor may hold at most
+  /// ``maxUncheckedStateElements`` elements.
+  ///
   /// - Throws: ``ConfigError`` for metadata that does not fit the model (unknown paths,
-  ///   unknown algorithm names), ``QuantizerError/stateMismatch(_:)`` for state shapes a
-  ///   quantizer cannot take.
+  ///   unknown algorithm names, attributes the layer cannot take, state shapes that do not
+  ///   match), ``QuantizerError`` from a quantizer that rejects its attributes.
   public static func restore(_ model: Module, config: QuantizeConfig, metadata: JSONValue, context: ModeContext) throws -> Module {
     let env = context[QuantizationEnvironmentKey.self] ?? .builtin
+    let saved = context[SavedTensorShapesKey.self]
     let meta = try metadata.decode(Metadata.self, context: "quantize metadata")
     let modules = Dictionary(model.namedModules(), uniquingKeysWith: { a, _ in a })
     var built: [(Module, String, any Quantizer)] = []
@@ -272,12 +344,66 @@ public enum QuantizeMode: Mode {
           "quantize metadata", path: path,
           "the model has no quantizer slot '\(path)'; its quantizer paths are: \(env.quantizerPaths(of: model).joined(separator: ", "))")
       }
+      let param = parameter(of: m, slot: slot)
+      try checkSlot(record.attributes, path: path, module: m, slot: slot, parameter: param)
+      try checkStateShapes(record.state, path: path, saved: saved)
       let q = try makeQuantizer(record.attributes, path: path, environment: env)
-      try q.allocateState(shapes: record.state)
+      do {
+        try q.allocateState(shapes: record.state)
+        if let param {
+          do { try q.validate(inputShape: param.shape) } catch QuantizerError.incompatibleInput(_, let shape, let m) {
+            throw QuantizerError.incompatibleInput(path: path, shape: shape, m)
+          }
+          if let tq = q as? TensorQuantizer, let expected = tq.expectedAmaxShape(forInput: param.shape),
+            record.state["_amax"] != expected
+          {
+            throw QuantizerError.stateMismatch(
+              "a \(record.attributes.granularity) range of weight \(param.shape) has shape \(expected), the record says \(record.state["_amax"].map { "\($0)" } ?? "none")")
+          }
+        } else if let tq = q as? TensorQuantizer {
+          try tq.validateActivationState(lastDim: knownLastDim(of: m, slot: slot))
+        }
+      } catch {
+        throw ConfigError.invalidValue("quantize metadata", path: "\(path).state", "\(error)")
+      }
       built.append((m, slot, q))
     }
     for (m, slot, q) in built { m.setQuantizer(q, slot: slot) }
     return model
+  }
+
+  /// The largest state tensor ``restore(_:config:metadata:context:)`` allocates when the context
+  /// does not carry the checkpoint's tensor shapes: 2^24 elements (64 MiB).
+  public static let maxUncheckedStateElements = 1 << 24
+
+  /// Recorded state shapes: no negative dimension, no overflow, and equal to the file's tensors
+  /// (or at most ``maxUncheckedStateElements`` elements without them).
+  private static func checkStateShapes(_ state: [String: [Int]], path: String, saved: [String: [Int]]?) throws {
+    func fail(_ name: String, _ message: String) -> ConfigError {
+      ConfigError.invalidValue("quantize metadata", path: "\(path).state.\(name)", message)
+    }
+    for name in state.keys.sorted() {
+      let shape = state[name]!
+      guard shape.count <= 8, shape.allSatisfy({ $0 >= 0 }) else {
+        throw fail(name, "\(shape) is not a tensor shape (dimensions >= 0, rank <= 8)")
+      }
+      var count = 1
+      for d in shape {
+        let (p, overflow) = count.multipliedReportingOverflow(by: d)
+        guard !overflow else { throw fail(name, "the element count of \(shape) overflows") }
+        count = p
+      }
+      if let saved {
+        guard let fileShape = saved["\(path).\(name)"] else {
+          throw fail(name, "the checkpoint has no tensor '\(path).\(name)' for this state")
+        }
+        guard fileShape == shape else {
+          throw fail(name, "the record says \(shape) but the checkpoint's tensor '\(path).\(name)' is \(fileShape)")
+        }
+      } else if count > maxUncheckedStateElements {
+        throw fail(name, "\(shape) holds \(count) elements, more than \(maxUncheckedStateElements)")
+      }
+    }
   }
 
   /// Re-records attributes and state shapes of the mode's quantizers.

@@ -148,7 +148,8 @@ public struct QuantizedTensor: Sendable, Equatable {
         return signed ? UInt8(truncatingIfNeeded: q) & UInt8(truncatingIfNeeded: (1 << bits) - 1) : UInt8(q)
       case .e4m3, .mxfp8: return UInt8(Minifloat.encode(v, Minifloat.e4m3fn))
       case .e5m2: return UInt8(Minifloat.encode(v, Minifloat.e5m2))
-      case .nvfp4, .mxfp4: return QuantCodec.e2m1Code(v)
+      case .nvfp4: return QuantCodec.e2m1Code(v, signedZero: true)
+      case .mxfp4: return QuantCodec.e2m1Code(v)
       }
     }
     if format.codeBits > 4 {

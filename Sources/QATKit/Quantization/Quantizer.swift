@@ -53,6 +53,19 @@ public protocol Quantizer: AnyObject {
   ///
   /// - Throws: ``QuantizerError`` when the quantizer cannot export.
   func export(_ x: Tensor) throws -> QuantizedTensor
+  /// Checks, without computing anything, that ``callAsFunction(_:)`` can take an input of
+  /// `shape` in the quantizer's current state (granularity fits the rank, block size divides
+  /// the last dimension, learned or calibrated ranges have one entry per group; while
+  /// calibrating, the same number of groups as the inputs seen so far).
+  ///
+  /// `callAsFunction` is non-throwing (forward code reads `model(x)`) and may trap on a shape
+  /// that fails this check; ``Module/checkedForward(_:)``, the calibration pass of the
+  /// `quantize` mode and `restore` call it first. The default accepts every shape: implement it
+  /// whenever your forward pass has shape preconditions.
+  ///
+  /// - Throws: ``QuantizerError/incompatibleInput(path:shape:_:)`` (with an empty path; callers
+  ///   fill it in) saying what does not fit.
+  func validate(inputShape shape: [Int]) throws
 }
 
 extension Quantizer {
@@ -71,6 +84,8 @@ extension Quantizer {
       throw QuantizerError.stateMismatch("\(type(of: self)) has state \(own), the checkpoint expects \(shapes)")
     }
   }
+  /// Accepts every shape.
+  public func validate(inputShape shape: [Int]) throws {}
   /// Export is not supported.
   public func export(_ x: Tensor) throws -> QuantizedTensor {
     throw QuantizerError.exportUnsupported("\(type(of: self)) (\(attributes.algorithm)) does not support export")

@@ -135,19 +135,99 @@ public final class TensorQuantizer: Quantizer {
 
   /// Zero-filled `_amax` (and ones-filled `_pre_quant_scale`) of the recorded shapes, before a
   /// state dict is loaded.
+  ///
+  /// - Throws: ``QuantizerError/stateMismatch(_:)`` for state this quantizer does not have
+  ///   (dynamic ranges and MX formats have no `_amax`) or a shape it cannot have: a 1-D
+  ///   `_pre_quant_scale`; an `_amax` with one value per tensor (all dimensions 1), per channel
+  ///   (all dimensions 1 but the axis) or per block (rank at least 1); every dimension at least 1.
   public func allocateState(shapes: [String: [Int]]) throws {
     for (name, shape) in shapes {
       if name == "_pre_quant_scale" {
-        guard shape.count == 1 else {
-          throw QuantizerError.stateMismatch("_pre_quant_scale must be 1-D, the checkpoint has shape \(shape)")
+        guard shape.count == 1, shape[0] >= 1 else {
+          throw QuantizerError.stateMismatch("_pre_quant_scale must be 1-D and non-empty, the checkpoint has shape \(shape)")
         }
-        preQuantScale = Tensor.ones(shape)
         continue
       }
-      guard name == "_amax", amaxGranularity != nil, !attributes.dynamic else {
+      guard name == "_amax", let g = amaxGranularity, !attributes.dynamic else {
         throw QuantizerError.stateMismatch("\(attributes.format) quantizer (dynamic: \(attributes.dynamic)) has no state '\(name)'")
       }
-      amax = Tensor.zeros(shape)
+      func fail(_ m: String) -> QuantizerError {
+        QuantizerError.stateMismatch("a \(g) \(attributes.format) range cannot have shape \(shape): \(m)")
+      }
+      guard shape.allSatisfy({ $0 >= 1 }) else { throw fail("every dimension must be at least 1") }
+      switch g {
+      case .perTensor:
+        guard shape.allSatisfy({ $0 == 1 }) else { throw fail("one value per tensor") }
+      case .perChannel(let a):
+        let r = shape.count
+        guard (-r..<r).contains(a) else { throw fail("axis \(a) needs a range of rank > \(a < 0 ? -a - 1 : a)") }
+        let ax = a < 0 ? a + r : a
+        guard shape.indices.allSatisfy({ $0 == ax || shape[$0] == 1 }) else {
+          throw fail("all dimensions but axis \(a) must be 1")
+        }
+      case .perBlock:
+        guard !shape.isEmpty else { throw fail("per-block ranges have rank >= 1") }
+      }
+    }
+    for (name, shape) in shapes {
+      if name == "_amax" { amax = Tensor.zeros(shape) } else { preQuantScale = Tensor.ones(shape) }
+    }
+  }
+
+  /// The `_amax` shape calibration gives this quantizer for inputs of `shape` (`nil` for
+  /// dynamic ranges and MX formats); the caller checks ``validate(inputShape:)`` first.
+  package func expectedAmaxShape(forInput shape: [Int]) -> [Int]? {
+    guard amaxGranularity != nil, !attributes.dynamic else { return nil }
+    return layout(for: shape).amaxShape
+  }
+
+  /// Checks a restored activation range against what the layer fixes: a per-channel range is
+  /// not on the batch axis (axis 0 of its rank, rank >= 2), and on the last axis it has
+  /// `lastDim` entries when the layer fixes the last dimension.
+  ///
+  /// - Throws: ``QuantizerError/stateMismatch(_:)``.
+  package func validateActivationState(lastDim: Int?) throws {
+    if let lastDim, let preQuantScale, preQuantScale.count != lastDim {
+      throw QuantizerError.stateMismatch(
+        "_pre_quant_scale has \(preQuantScale.count) factors but the layer's last dimension is \(lastDim)")
+    }
+    guard let amax, case .perChannel(let a) = attributes.granularity else { return }
+    let r = amax.rank
+    let ax = a < 0 ? a + r : a
+    if ax == 0, r >= 2 {
+      throw QuantizerError.stateMismatch("a static range of shape \(amax.shape) on axis \(a) is per batch row")
+    }
+    if let lastDim, ax == r - 1, amax.shape[ax] != lastDim {
+      throw QuantizerError.stateMismatch(
+        "the range has \(amax.shape[ax]) channels (shape \(amax.shape)) but the layer's last dimension is \(lastDim)")
+    }
+  }
+
+  /// Checks that ``callAsFunction(_:)`` can take an input of `shape`: the axis is in range, the
+  /// block size divides the last dimension, a static range has one entry per group, and while
+  /// calibrating every input has the groups of the first.
+  ///
+  /// - Throws: ``QuantizerError/incompatibleInput(path:shape:_:)`` (path empty).
+  public func validate(inputShape shape: [Int]) throws {
+    func fail(_ m: String) -> QuantizerError { QuantizerError.incompatibleInput(path: "", shape: shape, m) }
+    if case .perChannel(let a) = attributes.granularity, !(-shape.count..<shape.count).contains(a) {
+      throw fail("axis \(a) is out of range for rank \(shape.count)")
+    }
+    if let b = attributes.effectiveBlockSize, (shape.last.map { $0 % b != 0 } ?? true) {
+      throw fail("block size \(b) does not divide the last dimension \(shape.last.map { "\($0)" } ?? "(rank 0)")")
+    }
+    if let preQuantScale, shape.last != preQuantScale.count {
+      throw fail("pre_quant_scale has \(preQuantScale.count) factors but the last dimension is \(shape.last.map { "\($0)" } ?? "(rank 0)")")
+    }
+    guard amaxGranularity != nil, !attributes.dynamic else { return }
+    let groups = layout(for: shape).groupCount
+    if isCalibrating {
+      if let seen = calibrationShape, layout(for: seen).groupCount != groups {
+        throw fail(
+          "calibration saw \(layout(for: seen).groupCount) range groups (input \(seen)), now \(groups); a static \(attributes.granularity) range needs the same groups in every batch")
+      }
+    } else if let amax, amax.count != groups {
+      throw fail("the range has \(amax.count) entries (shape \(amax.shape)) but this input has \(groups) \(attributes.granularity) groups")
     }
   }
 

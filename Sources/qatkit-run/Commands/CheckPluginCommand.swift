@@ -69,13 +69,14 @@ struct CheckPluginCommand: Command {
       try m.loadSafeTensors(from: weights)
       return m
     }
-    print("FP32 test accuracy: \(pct(Training.accuracy(try fp32(), on: test))) (PyTorch's weights, bundled)")
+    let fp32Accuracy = try Training.accuracy(try fp32(), on: test)
+    print("FP32 test accuracy: \(pct(fp32Accuracy)) (PyTorch's weights, bundled)")
     var table = Table(header: ["config", "plugins", "PTQ test acc", "restore", "restore without --plugin libraries"])
     var mismatch = false
     for job in jobs {
       let model = try fp32()
       try convert(model, modes: [.named("quantize", job.json)], registry: registry) { m in
-        for b in train.batches(size: 256) { _ = m(b.inputs) }
+        for b in try train.batches(size: 256) { _ = m(b.inputs) }
       }
       let plugins = Set(model.namedQuantizers().compactMap { registry.entry(.quantizer, $0.1.attributes.algorithm)?.plugin })
       let url = out.appendingPathComponent("check-\(job.label.replacingOccurrences(of: "/", with: "_")).safetensors")
@@ -90,7 +91,8 @@ struct CheckPluginCommand: Command {
       do { try restore(MLP([64, 256, 256, 10]), from: url, registry: InTreePlugins.registry) } catch {
         without = "refused: " + "\(error)".prefix(90) + "…"
       }
-      table.add([job.label, plugins.sorted().joined(separator: ", "), pct(Training.accuracy(model, on: test)),
+      let accuracy = try Training.accuracy(model, on: test)
+      table.add([job.label, plugins.sorted().joined(separator: ", "), pct(accuracy),
                  same ? "bit-identical" : "DIFFERS", without])
     }
     print(table.render())

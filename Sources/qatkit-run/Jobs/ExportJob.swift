@@ -207,7 +207,7 @@ struct ExportJob {
     test = try test.shaped(Array(inputShape.dropFirst()))
     let shape = [test.count] + inputShape.dropFirst()
     let logits = Tensor.withoutGrad { model(Tensor(shape: shape, storage: test.features)) }
-    let accuracy = Training.accuracy(model, on: test)
+    let accuracy = try Training.accuracy(model, on: test)
     try SafeTensors.write(
       floats: [("input", shape, test.features), ("labels", [test.count], test.labels.map(Float.init)), ("logits", logits.shape, logits.scalars)],
       metadata: ["qatkit_accuracy": String(accuracy)], to: url)

@@ -32,11 +32,16 @@ public final class EntropyCalibrator: HistogramCalibratorBase, Calibrator {
   /// The options in use.
   public let options: Options
 
+  /// The largest bin count: the search compares every cut with every bin (time grows with
+  /// `bins²` per range group), so entropy calibration takes fewer bins than the others.
+  public static let maxEntropyBins = 1 << 13
+
   /// Creates a calibrator.
   ///
-  /// - Throws: ``ConfigError`` unless `bins >= 16`, `1 <= startBin <= bins` and `stride >= 1`.
+  /// - Throws: ``ConfigError`` unless `16 <= bins <=` ``maxEntropyBins``, `1 <= startBin <= bins`
+  ///   and `stride >= 1`.
   public init(options: Options = Options()) throws {
-    try Self.checkBins(options.bins, calibrator: "entropy")
+    try Self.checkBins(options.bins, calibrator: "entropy", limit: Self.maxEntropyBins)
     guard (1...options.bins).contains(options.startBin), options.stride >= 1 else {
       throw ConfigError.invalidValue(
         "entropy calibrator", path: "startBin",
@@ -51,7 +56,7 @@ public final class EntropyCalibrator: HistogramCalibratorBase, Calibrator {
     let levels = target.format.positiveLevels
     return amaxPerGroup { h in
       let cut = Self.bestCut(h.counts, levels: levels, start: Swift.max(options.startBin, levels), stride: options.stride)
-      return Swift.min(Float(cut) * h.width, h.maxSeen)
+      return Swift.min(h.edge(cut), h.maxSeen)
     }
   }
 

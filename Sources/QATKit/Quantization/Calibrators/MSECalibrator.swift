@@ -33,16 +33,21 @@ public final class MSECalibrator: HistogramCalibratorBase, Calibrator {
   /// The options in use.
   public let options: Options
 
+  /// The largest number of candidate ranges (each one fake-quantizes every non-empty bin).
+  public static let maxSteps = 10_000
+
   /// Creates a calibrator.
   ///
-  /// - Throws: ``ConfigError`` for `start <= 0`, `stop < start`, `steps < 1` or `bins < 16`.
+  /// - Throws: ``ConfigError`` for `start <= 0`, `stop < start`, `stop > 1000`, `steps` outside
+  ///   1…``maxSteps`` or `bins` outside 16…``HistogramCalibratorBase/maxBins``.
   public init(options: Options = Options()) throws {
     try Self.checkBins(options.bins, calibrator: "mse")
-    guard options.start > 0, options.stop >= options.start else {
-      throw ConfigError.invalidValue("mse calibrator", path: "start", "need 0 < start <= stop, got \(options.start)…\(options.stop)")
+    guard options.start > 0, options.stop >= options.start, options.stop <= 1000 else {
+      throw ConfigError.invalidValue(
+        "mse calibrator", path: "start", "need 0 < start <= stop <= 1000, got \(options.start)…\(options.stop)")
     }
-    guard options.steps >= 1 else {
-      throw ConfigError.invalidValue("mse calibrator", path: "steps", "need at least 1 step, got \(options.steps)")
+    guard (1...Self.maxSteps).contains(options.steps) else {
+      throw ConfigError.invalidValue("mse calibrator", path: "steps", "need 1…\(Self.maxSteps) steps, got \(options.steps)")
     }
     self.options = options
     super.init(bins: options.bins)

@@ -26,7 +26,8 @@ public final class PercentileCalibrator: HistogramCalibratorBase, Calibrator {
 
   /// Creates a calibrator.
   ///
-  /// - Throws: ``ConfigError`` when the percentile is outside (0, 100] or `bins < 16`.
+  /// - Throws: ``ConfigError`` when the percentile is outside (0, 100] or `bins` outside
+  ///   16…``HistogramCalibratorBase/maxBins``.
   public init(options: Options = Options()) throws {
     try Self.checkBins(options.bins, calibrator: "percentile")
     guard options.percentile > 0, options.percentile <= 100 else {
@@ -43,7 +44,7 @@ public final class PercentileCalibrator: HistogramCalibratorBase, Calibrator {
       var cum = 0.0
       for i in 0..<h.binCount {
         cum += h.counts[i]
-        if cum >= goal { return Swift.min(Float(i + 1) * h.width, h.maxSeen) }
+        if cum >= goal { return Swift.min(h.edge(i + 1), h.maxSeen) }
       }
       return h.maxSeen
     }

@@ -1,0 +1,59 @@
+import QATKit
+import QATPluginLSQ
+import QATPluginPACT
+import Testing
+
+/// LSQ and PACT check bit widths exactly as the core formats do (2…8 bits) and reject other
+/// formats with ``QuantizerError/unsupportedFormat(algorithm:format:reason:)`` (issue 10, defect 4:
+/// `int64` used to overflow and trap, 0, 1 and 9 bits were accepted).
+@Suite struct PluginFormatValidationTests {
+  static let badWidths: [QuantFormat] = [
+    .int(bits: 0, signed: true), .int(bits: 1, signed: true), .int(bits: 9, signed: true),
+    .int(bits: 64, signed: true), .int(bits: 64, signed: false), .int(bits: -3, signed: true),
+    .int(bits: 1, signed: false),
+  ]
+
+  @Test(arguments: badWidths)
+  func lsqRejectsWidthsOutsideTwoToEight(_ format: QuantFormat) {
+    #expect(throws: ConfigError.self) { try LSQQuantizer(attributes: QuantizerAttributes(format: format, algorithm: "lsq")) }
+  }
+
+  @Test(arguments: badWidths)
+  func pactRejectsWidthsOutsideTwoToEight(_ format: QuantFormat) {
+    #expect(throws: ConfigError.self) { try PACTQuantizer(attributes: QuantizerAttributes(format: format, algorithm: "pact")) }
+  }
+
+  @Test func everyCoreWidthIsAccepted() throws {
+    for bits in 2...8 {
+      for signed in [true, false] {
+        _ = try LSQQuantizer(attributes: QuantizerAttributes(format: .int(bits: bits, signed: signed), algorithm: "lsq"))
+        _ = try PACTQuantizer(attributes: QuantizerAttributes(format: .int(bits: bits, signed: signed), algorithm: "pact"))
+      }
+    }
+  }
+
+  @Test(arguments: [QuantFormat.e4m3, .e5m2, .nvfp4, .mxfp4, .mxfp8])
+  func floatFormatsAreUnsupportedFormats(_ format: QuantFormat) {
+    #expect {
+      try LSQQuantizer(attributes: QuantizerAttributes(format: format, algorithm: "lsq"))
+    } throws: { e in
+      guard case QuantizerError.unsupportedFormat(let algorithm, let f, _) = e else { return false }
+      return algorithm == "lsq" && f == format && "\(e)".contains("lsq") && "\(e)".contains("\(format)")
+    }
+    #expect {
+      try PACTQuantizer(attributes: QuantizerAttributes(format: format, algorithm: "pact"))
+    } throws: { e in
+      guard case QuantizerError.unsupportedFormat(let algorithm, let f, _) = e else { return false }
+      return algorithm == "pact" && f == format
+    }
+  }
+
+  @Test func pactRejectsPerChannelAsUnsupported() {
+    #expect {
+      try PACTQuantizer(attributes: QuantizerAttributes(format: .int8, axis: 0, algorithm: "pact"))
+    } throws: { e in
+      guard case QuantizerError.unsupportedFormat(let algorithm, _, let reason) = e else { return false }
+      return algorithm == "pact" && reason.contains("per tensor")
+    }
+  }
+}
