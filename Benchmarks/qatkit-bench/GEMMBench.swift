@@ -28,6 +28,22 @@ enum GEMMBench {
                         work: "GEMM.multiply \(op) float32 \(n)x\(n)x\(n) into a preallocated output; 2 n^3 flop")
     // 2 cores × 3.67 GHz × 32 flop/cycle (2 FMA × 8 lanes) — the reference machine's AVX2 peak.
     r.extra["fraction_of_avx2_peak"] = (r.value ?? 0) / (Double(Parallel.cores) * 3.67 * 32)
+    r.extra["gflop_per_cpu_s"] = flops * Double(t.runs) / t.cpuSeconds / 1e9
     return r
+  }
+}
+
+/// The machine's SGEMM rate in this run: `matmul_f32_1024` when the run measured it, else one
+/// measured on first use (a filtered run), for stating training steps as a fraction of it.
+enum SGEMMRate {
+  nonisolated(unsafe) private static var rate: Double?
+
+  static func record(_ results: [BenchResult]) {
+    if let r = results.first(where: { $0.key == "matmul_f32_1024" })?.value { rate = r }
+  }
+
+  static func value(scale: Double) -> Double? {
+    if rate == nil { rate = GEMMBench.run(n: 1024, transposeA: false, transposeB: false, scale: scale).value }
+    return rate
   }
 }

@@ -53,6 +53,8 @@ enum Clock {
 /// Timing loop: `warmup` untimed calls, then `runs` timed calls; statistics over the calls.
 struct Timing {
   var median: Double, min: Double, max: Double, runs: Int, warmup: Int, cpuUtil: Double
+  /// Process CPU seconds over all timed runs (all threads).
+  var cpuSeconds = 0.0
 
   static func measure(runs: Int, warmup: Int, scale: Double, _ body: () -> Void) -> Timing {
     let runs = Swift.max(3, Int((Double(runs) * scale).rounded()))
@@ -70,7 +72,7 @@ struct Timing {
     let mid = times.count / 2
     let median = times.count % 2 == 1 ? times[mid] : (times[mid - 1] + times[mid]) / 2
     return Timing(median: median, min: times[0], max: times[times.count - 1], runs: runs, warmup: warmup,
-                  cpuUtil: wall > 0 ? cpu / wall : 0)
+                  cpuUtil: wall > 0 ? cpu / wall : 0, cpuSeconds: cpu)
   }
 }
 

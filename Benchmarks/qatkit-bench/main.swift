@@ -52,6 +52,8 @@ let scale = options.scale
 let data = try Digits.load()
 var checks: [String: Any] = [:]
 
+var results: [BenchResult] = []
+
 var items: [Item] = [Item(key: "memory_copy_512mib") { [MemoryBench.run(scale: scale)] }]
 for n in [1024, 256] {
   for (ta, tb) in [(false, false), (false, true), (true, false)] {
@@ -69,6 +71,8 @@ for b in [64, 1024] {
   })
 }
 items += QuantizedTrainingBench.items(train: data.train, scale: scale)
+items += CNNBench.items(scale: scale, gemmRate: { SGEMMRate.value(scale: scale) })
+items += ConvOpBench.items(scale: scale)
 items.append(Item(key: "epoch_fp32_b64") { [TrainingBench.epoch(train: data.train, scale: scale)] })
 items.append(Item(key: "fp32_train_30_epochs") {
   let (r, acc) = TrainingBench.fullTraining(train: data.train, test: data.test)
@@ -82,10 +86,10 @@ if options.list {
 }
 let selected = items.filter { item in options.filters.isEmpty || options.filters.contains { item.key.contains($0) } }
 let started = Clock.wall()
-var results: [BenchResult] = []
 for item in selected {
   if !options.json { FileHandle.standardError.write(Data("running \(item.key)…\n".utf8)) }
   results += item.run()
+  SGEMMRate.record(results)
 }
 
 // Kernels are reported as a fraction of the copy bandwidth measured in this run.
@@ -134,6 +138,10 @@ if options.json {
     var note = ""
     if let f = r.extra["fraction_of_memory_copy"] { note = String(format: "%.0f%% of copy", f * 100) }
     if let f = r.extra["fraction_of_avx2_peak"] { note = String(format: "%.0f%% of AVX2 peak", f * 100) }
+    if let c = r.extra["gflop_per_cpu_s"] { note += String(format: "; %.0f GFLOP per CPU second", c) }
+    if let g = r.extra["gflop_per_s"], let f = r.extra["fraction_of_sgemm"] {
+      note = String(format: "%.0f GFLOP/s, %.2f of SGEMM", g, f)
+    }
     print(pad(r.key, 40) + pad(String(format: "%.3f", v), 11, right: true) + " " + pad(r.unit, 8)
       + pad(String(format: "%.3f", r.medianS * 1e3), 11, right: true) + pad("\(r.runs)", 6, right: true)
       + pad(String(format: "%.2f", r.cpuUtil), 6, right: true) + "  " + note)

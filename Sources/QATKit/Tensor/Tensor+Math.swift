@@ -48,12 +48,17 @@ extension Tensor {
   /// Elementwise rectified linear unit; the gradient at 0 is 0.
   ///
   /// The backward is one fused pass, `x > 0 ? g : 0` (PyTorch's `threshold_backward`: masked
-  /// lanes are `+0.0` even for an infinite or NaN `g`).
+  /// lanes are `+0.0` even for an infinite or NaN `g`). Both passes split large tensors across
+  /// cores.
   public func relu() -> Tensor {
     let n = count
     let out = [Float](unsafeUninitializedCapacity: n) { o, initialized in
       storage.withUnsafeBufferPointer { p in
-        if let P = p.baseAddress, let O = o.baseAddress { Elementwise.vs(MaxKernel.self, P, 0, O, n) }
+        if let P = p.baseAddress, let O = o.baseAddress {
+          parallelChunks(total: n, grain: kernelGrain) { r in
+            Elementwise.vs(MaxKernel.self, P + r.lowerBound, 0, O + r.lowerBound, r.count)
+          }
+        }
       }
       initialized = n
     }
@@ -62,7 +67,9 @@ extension Tensor {
       let gi = [Float](unsafeUninitializedCapacity: n) { o, initialized in
         g.storage.withUnsafeBufferPointer { gp in
           x.storage.withUnsafeBufferPointer { xp in
-            for i in 0..<n { o[i] = xp[i] > 0 ? gp[i] : 0 }
+            parallelChunks(total: n, grain: kernelGrain) { r in
+              for i in r { o[i] = xp[i] > 0 ? gp[i] : 0 }
+            }
           }
         }
         initialized = n
