@@ -75,8 +75,12 @@ let package = Package(
   ],
   targets: [
     // MARK: Core
+    // Integer GEMM kernels in C: AVX-512 VNNI / AVX2 need per-function target attributes and
+    // intrinsics, which Swift cannot express (runtime CPU dispatch, portable fallback).
+    .target(name: "CQATKitKernels", path: "Sources/CQATKitKernels"),
     .target(
       name: "QATKit",
+      dependencies: ["CQATKitKernels"],
       path: "Sources/QATKit",
       resources: [
         .copy("Resources/digits.csv"),
@@ -162,7 +166,7 @@ let package = Package(
   swiftLanguageModes: [.v6]
 )
 
-for target in package.targets where target.type != .plugin && target.type != .binary {
+for target in package.targets where target.type != .plugin && target.type != .binary && target.name != "CQATKitKernels" {
   var settings = target.swiftSettings ?? []
   settings.append(.enableUpcomingFeature("ExistentialAny"))
   settings.append(.enableUpcomingFeature("MemberImportVisibility"))

@@ -73,6 +73,7 @@ for b in [64, 1024] {
 items += QuantizedTrainingBench.items(train: data.train, scale: scale)
 items += CNNBench.items(scale: scale, gemmRate: { SGEMMRate.value(scale: scale) })
 items += ConvOpBench.items(scale: scale)
+items += InferenceBench.items(data: data, scale: scale)
 items.append(Item(key: "epoch_fp32_b64") { [TrainingBench.epoch(train: data.train, scale: scale)] })
 items.append(Item(key: "fp32_train_30_epochs") {
   let (r, acc) = TrainingBench.fullTraining(train: data.train, test: data.test)

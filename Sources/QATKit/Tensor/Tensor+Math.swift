@@ -67,8 +67,18 @@ extension Tensor {
       let gi = [Float](unsafeUninitializedCapacity: n) { o, initialized in
         g.storage.withUnsafeBufferPointer { gp in
           x.storage.withUnsafeBufferPointer { xp in
+            guard let O = o.baseAddress, let G = gp.baseAddress, let X = xp.baseAddress else { return }
             parallelChunks(total: n, grain: kernelGrain) { r in
-              for i in r { o[i] = xp[i] > 0 ? gp[i] : 0 }
+              var i = r.lowerBound
+              let zero = SIMD16<Float>()
+              while i &+ 16 <= r.upperBound {
+                storeVector(zero.replacing(with: loadVector(G + i), where: loadVector(X + i) .> zero), O + i)
+                i &+= 16
+              }
+              while i < r.upperBound {
+                O[i] = X[i] > 0 ? G[i] : 0
+                i &+= 1
+              }
             }
           }
         }
