@@ -2,6 +2,8 @@ import QATKit
 
 /// The reference's CIFAR-shaped CNN: `conv(3→32, 3×3, pad 1) → ReLU → max-pool 2 →
 /// conv(32→64) → ReLU → max-pool 2 → flatten → fc(4096→10)`, as `torch_reference.py`'s `CNN`.
+/// ReLU + max-pool run as the fused `reluMaxPool2d` (the same values and gradients as
+/// `relu().maxPool2d(kernel: 2)`, tested in ConvKernelTests).
 final class BenchCNN: Module {
   @Child var conv1: Conv2d
   @Child var conv2: Conv2d
@@ -14,8 +16,8 @@ final class BenchCNN: Module {
   }
 
   override func forward(_ x: Tensor) -> Tensor {
-    let h1 = conv1(x).relu().maxPool2d(kernel: 2)
-    let h2 = conv2(h1).relu().maxPool2d(kernel: 2)
+    let h1 = conv1(x).reluMaxPool2d(kernel: 2)
+    let h2 = conv2(h1).reluMaxPool2d(kernel: 2)
     return fc(h2.flattened(from: 1))
   }
 }

@@ -128,6 +128,31 @@ struct ConvKernelTests {
     }
   }
 
+  @Test("reluMaxPool2d equals relu().maxPool2d(): values (up to the sign of zero) and gradients")
+  func fusedReluPool() {
+    for (i, (n, c, h, w, k, s)) in Self.poolShapes.enumerated() {
+      // Ties, zeros, and windows with no positive value.
+      var rng = RandomGenerator(seed: UInt64(700 + i))
+      let values = (0..<(n * c * h * w)).map { _ in Float(rng.nextInt(below: 7)) - 4 }
+      let x = Tensor(shape: [n, c, h, w], storage: values)
+      x.requiresGrad = true
+      let fused = x.reluMaxPool2d(kernel: k, stride: s)
+      let proj = GradientCheck.randn(fused.shape, seed: UInt64(800 + i))
+      fused.backward(proj)
+      let gFused = x.grad!.scalars
+      x.grad = nil
+      let plain = x.relu().maxPool2d(kernel: k, stride: s)
+      plain.backward(proj)
+      let label = "\(n)x\(c)x\(h)x\(w) k\(k) s\(s)"
+      #expect(fused.scalars == plain.scalars, "forward \(label)")
+      #expect(fused.scalars.allSatisfy { $0.sign == .plus }, "+0.0 for non-positive windows \(label)")
+      #expect(bitwiseEqual(gFused, x.grad!.scalars), "gradient \(label)")
+    }
+    let x = GradientCheck.separatedValues([2, 2, 6, 6], margin: 0.05, seed: 78)
+    let report = GradientCheck.check([x]) { x.reluMaxPool2d(kernel: 2) }
+    #expect(report.passed, "\(report)")
+  }
+
   func bitwiseEqual(_ a: [Float], _ b: [Float]) -> Bool {
     a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }
   }

@@ -27,10 +27,17 @@ package struct Pool2dGeometry: Sendable {
 }
 
 package enum Pool2dKernels {
+  /// Index of a ReLU-fused window whose maximum is not positive: no input gets a gradient.
+  package static let noGradient: UInt16 = 0xFFFF
+
   /// `y [planes, ho, wo]` = window maxima, `index` = window-local position of each maximum.
+  ///
+  /// With `relu`, `y = max > 0 ? max : 0` and windows whose maximum is not positive get the index
+  /// ``noGradient``: `maxPool(relu(x))` in one pass (ReLU commutes with the maximum, and the
+  /// first maximum of `relu(x)` is the first maximum of `x` whenever it is positive).
   package static func maxForward(
     _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, index: UnsafeMutablePointer<UInt16>,
-    _ g: Pool2dGeometry
+    _ g: Pool2dGeometry, relu: Bool = false
   ) {
     let (h, w, ho, wo) = (g.h, g.w, g.ho, g.wo)
     let xs = SendableBox(x), ys = SendableBox(y), ids = SendableBox(index)
@@ -38,7 +45,13 @@ package enum Pool2dKernels {
       for plane in r {
         let xp = xs.value + plane &* h &* w, yp = ys.value + plane &* ho &* wo, ip = ids.value + plane &* ho &* wo
         if g.k == 2 && g.s == 2 {
-          for oy in 0..<ho { maxRow2x2(xp + 2 &* oy &* w, w: w, yp + oy &* wo, ip + oy &* wo, wo: wo) }
+          for oy in 0..<ho {
+            if relu {
+              maxRow2x2(xp + 2 &* oy &* w, w: w, yp + oy &* wo, ip + oy &* wo, wo: wo, relu: true)
+            } else {
+              maxRow2x2(xp + 2 &* oy &* w, w: w, yp + oy &* wo, ip + oy &* wo, wo: wo, relu: false)
+            }
+          }
         } else {
           for oy in 0..<ho {
             for ox in 0..<wo {
@@ -52,8 +65,13 @@ package enum Pool2dKernels {
                   bi = ky &* g.k &+ kx
                 }
               }
-              yp[oy &* wo &+ ox] = best
-              ip[oy &* wo &+ ox] = UInt16(truncatingIfNeeded: bi)
+              if relu && !(best > 0) {
+                yp[oy &* wo &+ ox] = 0
+                ip[oy &* wo &+ ox] = noGradient
+              } else {
+                yp[oy &* wo &+ ox] = best
+                ip[oy &* wo &+ ox] = UInt16(truncatingIfNeeded: bi)
+              }
             }
           }
         }
@@ -86,6 +104,7 @@ package enum Pool2dKernels {
           xp.update(repeating: 0, count: h &* w)
           for oy in 0..<ho {
             for ox in 0..<wo {
+              guard ip[oy &* wo &+ ox] != noGradient else { continue }
               let i = Int(ip[oy &* wo &+ ox])
               let ky = i / g.k, kx = i &- ky &* g.k
               let iy = oy &* g.s &+ ky, ix = ox &* g.s &+ kx
@@ -149,7 +168,8 @@ package enum Pool2dKernels {
   /// One output row of 2×2 / stride-2 max pooling from input rows `r0` and `r0 + w`.
   @inline(__always)
   private static func maxRow2x2(
-    _ r0: UnsafePointer<Float>, w: Int, _ y: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<UInt16>, wo: Int
+    _ r0: UnsafePointer<Float>, w: Int, _ y: UnsafeMutablePointer<Float>, _ idx: UnsafeMutablePointer<UInt16>, wo: Int,
+    relu: Bool
   ) {
     let r1 = r0 + w
     var ox = 0
@@ -173,6 +193,11 @@ package enum Pool2dKernels {
       m = v3 .> best
       best.replace(with: v3, where: m)
       id.replace(with: 3, where: m)
+      if relu {
+        let positive = best .> 0
+        best = SIMD16<Float>().replacing(with: best, where: positive)
+        id = SIMD16<Int32>(repeating: Int32(noGradient)).replacing(with: id, where: positive)
+      }
       storeVector(best, y + ox)
       var narrow = SIMD16<UInt16>()
       for j in 0..<16 { narrow[j] = UInt16(truncatingIfNeeded: id[j]) }
@@ -192,6 +217,10 @@ package enum Pool2dKernels {
       visit(r0[2 &* ox &+ 1], 1)
       visit(r1[2 &* ox], 2)
       visit(r1[2 &* ox &+ 1], 3)
+      if relu && !(best > 0) {
+        best = 0
+        bi = noGradient
+      }
       y[ox] = best
       idx[ox] = bi
       ox &+= 1

@@ -71,21 +71,36 @@ extension Tensor {
   /// Max pooling over `kernel × kernel` windows of `[N, C, H, W]` (stride defaults to kernel).
   /// The first maximum of a window (in scan order) takes the gradient; NaN is skipped.
   public func maxPool2d(kernel: Int, stride: Int? = nil) -> Tensor {
+    maxPool(kernel: kernel, stride: stride, relu: false)
+  }
+
+  /// `relu().maxPool2d(kernel:stride:)` in one pass: ReLU commutes with the maximum, so the
+  /// window maxima are taken first and only they go through the ReLU (no ReLU pass over the
+  /// larger input, forward or backward). Values equal `relu().maxPool2d()` (a non-positive
+  /// window gives `+0.0`) and so do gradients, for finite inputs.
+  public func reluMaxPool2d(kernel: Int, stride: Int? = nil) -> Tensor {
+    maxPool(kernel: kernel, stride: stride, relu: true)
+  }
+
+  private func maxPool(kernel: Int, stride: Int?, relu: Bool) -> Tensor {
     let g = poolGeometry(kernel: kernel, stride: stride ?? kernel)
-    guard kernel <= 256 else { return maxPool2dReference(kernel: kernel, stride: stride) }
+    guard kernel <= 255 else {
+      return relu ? self.relu().maxPool2dReference(kernel: kernel, stride: stride)
+        : maxPool2dReference(kernel: kernel, stride: stride)
+    }
     let outShape = [shape[0], shape[1], g.ho, g.wo]
     let n = outShape.reduce(1, *)
     var index = [UInt16](unsafeUninitializedCapacity: n) { _, c in c = n }
     let y = [Float](unsafeUninitializedCapacity: n) { out, c in
       storage.withUnsafeBufferPointer { px in
         index.withUnsafeMutableBufferPointer { pi in
-          if let o = out.baseAddress, let i = pi.baseAddress { Pool2dKernels.maxForward(base(px), o, index: i, g) }
+          if let o = out.baseAddress, let i = pi.baseAddress { Pool2dKernels.maxForward(base(px), o, index: i, g, relu: relu) }
         }
       }
       c = n
     }
     let x = self
-    return Tensor(shape: outShape, storage: y).recording("maxPool2d", inputs: [x]) { gy in
+    return Tensor(shape: outShape, storage: y).recording(relu ? "reluMaxPool2d" : "maxPool2d", inputs: [x]) { gy in
       let gx = [Float](unsafeUninitializedCapacity: x.count) { out, c in
         gy.storage.withUnsafeBufferPointer { pg in
           index.withUnsafeBufferPointer { pi in
