@@ -67,6 +67,17 @@ public enum MXFormat: String, Hashable, Sendable, Codable, CaseIterable {
     _ x: UnsafeBufferPointer<Float>, shape: [Int], blockSize: Int = MXFormat.defaultBlockSize,
     into out: UnsafeMutableBufferPointer<Float>, scaleCodes: UnsafeMutableBufferPointer<UInt8>? = nil
   ) throws(QuantizationError) {
+    try fakeQuant(
+      x, shape: shape, blockSize: blockSize, into: out, scaleCodes: scaleCodes,
+      streamingThreshold: StreamingStores.threshold)
+  }
+
+  /// ``fakeQuant(_:shape:blockSize:into:scaleCodes:)`` with streaming stores from
+  /// `streamingThreshold` output bytes on (tests use 0 to cover that path on small tensors).
+  package func fakeQuant(
+    _ x: UnsafeBufferPointer<Float>, shape: [Int], blockSize: Int, into out: UnsafeMutableBufferPointer<Float>,
+    scaleCodes: UnsafeMutableBufferPointer<UInt8>?, streamingThreshold: Int
+  ) throws(QuantizationError) {
     let layout = try resolveLayout(shape: shape, bufferCount: x.count, granularity: .perBlock(size: blockSize))
     try checkCount(out.count, x.count, "output buffer")
     if let scaleCodes { try checkCount(scaleCodes.count, layout.paramCount, "scale code buffer") }
@@ -74,7 +85,7 @@ public enum MXFormat: String, Hashable, Sendable, Codable, CaseIterable {
     let rule = MXBlockRule(
       kernel: ScaledMiniFloatKernel(spec: spec, limit: elementMax), elementMax: elementMax,
       scaleCodes: SendableBox(scaleCodes?.baseAddress))
-    runBlockKernel(rule, x, out, blockSize: blockSize)
+    runBlockKernel(rule, x, out, blockSize: blockSize, streamingThreshold: streamingThreshold)
   }
 }
 

@@ -1,0 +1,3 @@
+// Umbrella header of the CQATKitKernels module.
+#include "qatkit_int8.h"
+#include "qatkit_stream.h"
