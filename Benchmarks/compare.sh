@@ -97,12 +97,13 @@ for ok, rk, target, note in pairs:
     print(f"{ok:38s} {a:10.3f} {b:10.3f} {unit:8s} {better:8.2f} {tgt:>7s}  {flag} {note}")
 
 copy = val(ours, "memory_copy_512mib")
-if copy:
-    print(f"\nmemory copy (512 MiB, {copy:.1f} GB/s) — streaming kernels as a fraction of it (target ≥0.80):")
-    for k, e in sorted(ours.items()):
-        if e.get("unit") == "GB/s" and k != "memory_copy_512mib" and e.get("value"):
-            f = e["value"] / copy
-            print(f"  {k:38s} {e['value']:8.2f} GB/s  {f:5.2f}  {'ok' if f >= 0.8 else 'MISS'}")
+streaming = [(k, e) for k, e in sorted(ours.items()) if e.get("fraction_of_memory_copy") and e.get("value")]
+if streaming:
+    head = f"memory copy 512 MiB {copy:.1f} GB/s; " if copy else ""
+    print(f"\n{head}streaming kernels as a fraction of a 64 MiB memcpy timed alternately with each (target ≥0.85):")
+    for k, e in streaming:
+        f = e["fraction_of_memory_copy"]
+        print(f"  {k:38s} {e['value']:8.2f} GB/s  copy {e.get('copy_gb_per_s', 0):6.2f} GB/s  {f:5.2f}  {'ok' if f >= 0.85 else 'MISS'}")
 steps = [k for k in ("cnn_train_step_fp32_b64", "cnn_train_step_int8_b64") if (ours.get(k) or {}).get("gflop_per_s")]
 if steps:
     print("\nCNN train steps as a fraction of the SGEMM rate of the same run (GEMM flop of the step / time / matmul_f32_1024):")

@@ -76,6 +76,38 @@ struct Timing {
   }
 }
 
+extension Timing {
+  /// Times `a` and `b` alternately (`a, b, a, b, ...`) so both see the same machine state (clock,
+  /// other processes, cache and memory traffic): the ratio of their medians is stable even when
+  /// absolute times drift between items. `cpuUtil` covers both.
+  static func measurePair(runs: Int, warmup: Int, scale: Double, _ a: () -> Void, _ b: () -> Void) -> (Timing, Timing) {
+    let runs = Swift.max(3, Int((Double(runs) * scale).rounded()))
+    for _ in 0..<warmup {
+      a()
+      b()
+    }
+    var ta: [Double] = [], tb: [Double] = []
+    let c0 = Clock.cpu(), w0 = Clock.wall()
+    for _ in 0..<runs {
+      var t = Clock.wall()
+      a()
+      ta.append(Clock.wall() - t)
+      t = Clock.wall()
+      b()
+      tb.append(Clock.wall() - t)
+    }
+    let cpu = Clock.cpu() - c0, wall = Clock.wall() - w0
+    func stats(_ v: [Double]) -> Timing {
+      let s = v.sorted()
+      let mid = s.count / 2
+      let median = s.count % 2 == 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+      return Timing(median: median, min: s[0], max: s[s.count - 1], runs: runs, warmup: warmup,
+                    cpuUtil: wall > 0 ? cpu / wall : 0, cpuSeconds: cpu)
+    }
+    return (stats(ta), stats(tb))
+  }
+}
+
 extension BenchResult {
   /// A result whose value is derived from the median time.
   init(_ key: String, _ t: Timing, unit: String, value: Double, higherIsBetter: Bool, work: String) {
