@@ -209,10 +209,9 @@ package enum ConvGEMM {
               while ir < m {
                 let nrows = Swift.min(GEMM.mr, m - ir)
                 let tile = outImage + (ir * l + jc + jr)
-                GEMM.microKernel(
+                kernel(
                   kcur, pa.base + (mPadded * p0 + ir * kcur), bPanel, tile, ldc: l, rows: nrows, cols: ncols,
-                  overwrite: p0 == 0)
-                if last, let bp { addBias(tile, ldc: l, rows: nrows, cols: ncols, bias: bp.base + ir) }
+                  overwrite: p0 == 0, bias: last ? bp.map { $0.base + ir } : nil)
                 ir += GEMM.mr
               }
               jr += GEMM.nr
@@ -352,26 +351,6 @@ package enum ConvGEMM {
         }
       }
       i &+= mr
-    }
-  }
-
-  /// Adds `bias[r]` to row `r` of a `rows × cols` tile.
-  @inline(__always)
-  private static func addBias(
-    _ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, cols: Int, bias: UnsafePointer<Float>
-  ) {
-    for r in 0..<rows {
-      let row = c + r &* ldc
-      let v = SIMD16<Float>(repeating: bias[r])
-      var j = 0
-      while j &+ 16 <= cols {
-        storeVector(loadVector(row + j) + v, row + j)
-        j &+= 16
-      }
-      while j < cols {
-        row[j] += bias[r]
-        j &+= 1
-      }
     }
   }
 
