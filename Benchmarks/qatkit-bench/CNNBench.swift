@@ -114,12 +114,9 @@ enum ConvOpBench {
           }
           Sink.consume(out[7])
           let flop = 2.0 * Double(g.batch * g.positions * g.outChannels * g.patch)
-          var r = BenchResult(
+          return [BenchResult(
             key, t, unit: "GFLOP/s", value: flop / t.median / 1e9, higherIsBetter: true,
-            work: "ConvGEMM \(op) of \(name) (\(g.inputShape) * \(g.weightShape), pad 1), 2*N*L*O*C*k*k flop")
-          // Per CPU second: comparable across runs when other processes take the cores.
-          r.extra["gflop_per_cpu_s"] = flop * Double(t.runs) / t.cpuSeconds / 1e9
-          return [r]
+            work: "ConvGEMM \(op) of \(name) (\(g.inputShape) * \(g.weightShape), pad 1), 2*N*L*O*C*k*k flop")]
         })
       }
     }

@@ -28,7 +28,6 @@ enum GEMMBench {
                         work: "GEMM.multiply \(op) float32 \(n)x\(n)x\(n) into a preallocated output; 2 n^3 flop")
     // 2 cores × 3.67 GHz × 32 flop/cycle (2 FMA × 8 lanes) — the reference machine's AVX2 peak.
     r.extra["fraction_of_avx2_peak"] = (r.value ?? 0) / (Double(Parallel.cores) * 3.67 * 32)
-    r.extra["gflop_per_cpu_s"] = flops * Double(t.runs) / t.cpuSeconds / 1e9
     return r
   }
 }

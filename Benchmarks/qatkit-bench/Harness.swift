@@ -53,8 +53,6 @@ enum Clock {
 /// Timing loop: `warmup` untimed calls, then `runs` timed calls; statistics over the calls.
 struct Timing {
   var median: Double, min: Double, max: Double, runs: Int, warmup: Int, cpuUtil: Double
-  /// Process CPU seconds over all timed runs (all threads).
-  var cpuSeconds = 0.0
 
   static func measure(runs: Int, warmup: Int, scale: Double, _ body: () -> Void) -> Timing {
     let runs = Swift.max(3, Int((Double(runs) * scale).rounded()))
@@ -72,7 +70,7 @@ struct Timing {
     let mid = times.count / 2
     let median = times.count % 2 == 1 ? times[mid] : (times[mid - 1] + times[mid]) / 2
     return Timing(median: median, min: times[0], max: times[times.count - 1], runs: runs, warmup: warmup,
-                  cpuUtil: wall > 0 ? cpu / wall : 0, cpuSeconds: cpu)
+                  cpuUtil: wall > 0 ? cpu / wall : 0)
   }
 }
 
@@ -102,7 +100,7 @@ extension Timing {
       let mid = s.count / 2
       let median = s.count % 2 == 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
       return Timing(median: median, min: s[0], max: s[s.count - 1], runs: runs, warmup: warmup,
-                    cpuUtil: wall > 0 ? cpu / wall : 0, cpuSeconds: cpu)
+                    cpuUtil: wall > 0 ? cpu / wall : 0)
     }
     return (stats(ta), stats(tb))
   }

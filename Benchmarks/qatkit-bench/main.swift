@@ -135,7 +135,6 @@ if options.json {
     var note = ""
     if let f = r.extra["fraction_of_memory_copy"] { note = String(format: "%.0f%% of copy", f * 100) }
     if let f = r.extra["fraction_of_avx2_peak"] { note = String(format: "%.0f%% of AVX2 peak", f * 100) }
-    if let c = r.extra["gflop_per_cpu_s"] { note += String(format: "; %.0f GFLOP per CPU second", c) }
     if let g = r.extra["gflop_per_s"], let f = r.extra["fraction_of_sgemm"] {
       note = String(format: "%.0f GFLOP/s, %.2f of SGEMM", g, f)
     }
