@@ -78,6 +78,7 @@ pairs = [
     ("mlp_forward_int8_b1", "qatkit:mlp_forward_fp32_b1", 1, "integer inference vs QATKit FP32 forward"),
     ("mlp_forward_int8_b32", "qatkit:mlp_forward_fp32_b32", 1, "integer inference vs QATKit FP32 forward"),
     ("mlp_forward_int8_b256", "qatkit:mlp_forward_fp32_b256", 1, "integer inference vs QATKit FP32 forward"),
+    ("mlp_forward_int4wo_b1", "qatkit:mlp_forward_fp32_b1", 1, "INT4 weight-only vs QATKit FP32 forward"),
 ]
 
 print(f"{'QATKit key':38s} {'QATKit':>10s} {'reference':>10s} {'unit':8s} {'×better':>8s} {'target':>7s}  note")

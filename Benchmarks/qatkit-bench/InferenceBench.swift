@@ -4,7 +4,9 @@ import QATKit
 /// (`mlp_forward_fp32_b*`, eval mode, no gradient) and the same model quantized with the int8
 /// preset (max calibration on the train rows) running on integers (`mlp_forward_int8_b*`,
 /// ``Int8InferenceModel``: INT8 codes × INT8 weights → INT32, requantization fused into each
-/// layer's epilogue). Inputs are the first rows of the digits test set.
+/// layer's epilogue), and with INT4 weights only (`mlp_forward_int4wo_b*`, blocks of 64,
+/// ``Int4WeightOnlyModel``: weights dequantized inside the GEMM). Inputs are the first rows of the
+/// digits test set.
 enum InferenceBench {
   static func items(data: (train: Dataset, test: Dataset), scale: Double) -> [Item] {
     var items: [Item] = []
@@ -33,6 +35,21 @@ enum InferenceBench {
           let int8 = try Int8InferenceModel(model)
           let x = data.test.prefix(batch).all.inputs
           let t = Timing.measure(runs: runs, warmup: 50, scale: scale) { Sink.consume(int8(x).scalars[0]) }
+          return [BenchResult(key, t, unit: "ms", value: t.median * 1e3, higherIsBetter: false, work: work)]
+        } catch {
+          return [.failed(key, unit: "ms", higherIsBetter: false, work: work, error: "\(error)")]
+        }
+      })
+      items.append(Item(key: "mlp_forward_int4wo_b\(batch)") {
+        let key = "mlp_forward_int4wo_b\(batch)"
+        let work = "INT4 weight-only (blocks of 64, \(Int8InstructionSet.best)) digits MLP, float activations, batch \(batch)"
+        do {
+          let model = MLP([64, 256, 256, 10])
+          _ = try QuantizeMode.convert(
+            model, config: .weightsAndActivations(weights: .int(4, blockSize: 64), activations: nil), context: ModeContext())
+          let w4 = try Int4WeightOnlyModel(model)
+          let x = data.test.prefix(batch).all.inputs
+          let t = Timing.measure(runs: runs, warmup: 50, scale: scale) { Sink.consume(w4(x).scalars[0]) }
           return [BenchResult(key, t, unit: "ms", value: t.median * 1e3, higherIsBetter: false, work: work)]
         } catch {
           return [.failed(key, unit: "ms", higherIsBetter: false, work: work, error: "\(error)")]

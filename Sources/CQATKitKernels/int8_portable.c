@@ -7,7 +7,7 @@
 static int qk_detect(void) {
   unsigned eax, ebx, ecx, edx;
   if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return QK_ISA_PORTABLE;
-  int osxsave = (ecx >> 27) & 1, avx = (ecx >> 28) & 1;
+  int osxsave = (ecx >> 27) & 1, avx = (ecx >> 28) & 1, fma = (ecx >> 12) & 1;
   if (!osxsave || !avx) return QK_ISA_PORTABLE;
   // The OS must save the YMM (and, for AVX-512, the opmask and ZMM) state.
   unsigned xlo, xhi;
@@ -17,7 +17,7 @@ static int qk_detect(void) {
   int avx2 = (ebx >> 5) & 1, avx512f = (ebx >> 16) & 1, avx512bw = (ebx >> 30) & 1, avx512vl = (ebx >> 31) & 1;
   int vnni = (ecx >> 11) & 1;
   if (zmm && avx512f && avx512bw && avx512vl && vnni) return QK_ISA_AVX512_VNNI;
-  if (avx2) return QK_ISA_AVX2;
+  if (avx2 && fma) return QK_ISA_AVX2;
   return QK_ISA_PORTABLE;
 }
 #else

@@ -209,3 +209,77 @@ struct Int8InferenceTests {
     }
   }
 }
+
+/// INT4 weight-only layers (dequantized inside the GEMM) against a `Double` reference and the
+/// fake-quantized model.
+@Suite("INT4 weight-only inference")
+struct Int4WeightOnlyTests {
+  @Test("the INT4 GEMM matches a Double reference on every instruction set")
+  func kernelsMatchReference() {
+    let shapes: [(rows: Int, n: Int, k: Int, block: Int)] = [
+      (1, 1, 32, 32), (1, 10, 64, 64), (3, 33, 128, 32), (5, 7, 256, 128), (9, 40, 96, 32), (4, 300, 64, 64),
+    ]
+    for isa in Int8InstructionSet.allCases where isa.isSupported {
+      for (i, (rows, n, k, block)) in shapes.enumerated() {
+        var rng = RandomGenerator(seed: UInt64(90 + i))
+        let q = (0..<(n * k)).map { _ in rng.nextInt(below: 16) - 8 }
+        var codes = [UInt8](repeating: 0, count: n * k / 2)
+        for (j, v) in q.enumerated() { codes[j / 2] |= (UInt8(truncatingIfNeeded: v) & 15) << (j % 2 == 0 ? 0 : 4) }
+        let amax = (0..<(n * k / block)).map { _ in 0.1 + rng.nextUniform() }
+        let bias = (0..<n).map { _ in rng.nextNormal() }
+        let x = (0..<(rows * k)).map { _ in rng.nextNormal() }
+        let layer = Int4WeightOnlyLinear(codes: codes, outFeatures: n, inFeatures: k, blockSize: block, blockAmax: amax, bias: bias)
+        for activation in [Int8Activation.none, .relu, .gelu] {
+          let got = layer(Tensor(shape: [rows, k], storage: x), activation: activation, instructionSet: isa).scalars
+          for r in 0..<rows {
+            for c in 0..<n {
+              var s = 0.0, mag = 0.0
+              for j in 0..<k {
+                let w = Double(q[c * k + j]) * Double(amax[(c * k + j) / block] / 7)
+                s += Double(x[r * k + j]) * w
+                mag += Swift.abs(Double(x[r * k + j]) * w)
+              }
+              var y = s + Double(bias[c])
+              switch activation {
+              case .none: break
+              case .relu: y = Swift.max(y, 0)
+              case .gelu: y = 0.5 * y * (1 + erf(y / 2.0.squareRoot()))
+              }
+              let tol = 1e-6 * (mag + Swift.abs(Double(bias[c])) + 1)
+              #expect(Swift.abs(Double(got[r * n + c]) - y) <= tol, "\(isa) rows \(rows) n \(n) k \(k) \(activation) [\(r), \(c)]")
+            }
+          }
+        }
+      }
+    }
+  }
+
+  @Test("the digits MLP with INT4 weights (blocks of 64): logits within rounding, identical predictions")
+  func digitsMLP() throws {
+    let model = MLP([64, 256, 256, 10], seed: 123)
+    try model.loadSafeTensors(from: Fixtures.url("models/mlp_digits_fp32.safetensors", in: .module))
+    let test = try Digits.load().test
+    _ = try QuantizeMode.convert(
+      model, config: .weightsAndActivations(weights: .int(4, blockSize: 64), activations: nil), context: ModeContext())
+    model.eval()
+    let x = test.all.inputs
+    let fake = Tensor.withoutGrad { model(x) }
+    for isa in Int8InstructionSet.allCases where isa.isSupported {
+      let w4 = try Int4WeightOnlyModel(model, instructionSet: isa)
+      let y = w4(x)
+      let scale = 1 + (fake.scalars.map { Swift.abs($0) }.max() ?? 0)
+      #expect(maxAbsDifference(y.scalars, fake.scalars) <= 1e-5 * scale, "\(isa)")
+      #expect(y.argmax(axis: -1) == fake.argmax(axis: -1), "\(isa)")
+    }
+    // An input quantizer makes the layer more than weight-only.
+    #expect(throws: Int8InferenceError.self) {
+      let m = MLP([64, 10])
+      var rng = RandomGenerator(seed: 3)
+      let data = Tensor.randn([4, 64], using: &rng)
+      _ = try QuantizeMode.convert(
+        m, config: .weightsAndActivations(weights: .int(4, blockSize: 32), activations: .int(8)),
+        context: ModeContext(forwardLoop: { m in _ = Tensor.withoutGrad { m(data) } }))
+      _ = try Int4WeightOnlyModel(m)
+    }
+  }
+}

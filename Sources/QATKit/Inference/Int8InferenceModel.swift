@@ -29,45 +29,13 @@ public final class Int8InferenceModel: Sendable {
   /// - Throws: ``Int8InferenceError`` naming the unsupported layer or quantizer.
   public init(_ model: Module, instructionSet: Int8InstructionSet = .best) throws(Int8InferenceError) {
     guard instructionSet.isSupported else { throw .unsupportedInstructionSet(instructionSet) }
+    let (stages, acts) = try linearStages(of: model)
     let exported: [String: QuantizedTensor]
     do {
       exported = try exportQuantized(model)
     } catch {
       throw .unsupportedQuantizer(path: "<model>", "export failed: \(error)")
     }
-    var stages: [(String, Linear)] = []
-    var acts: [Int8Activation] = []
-    func addActivation(_ act: Int8Activation, at path: String) throws(Int8InferenceError) {
-      guard let last = acts.indices.last, acts[last] == .none else {
-        throw .unsupportedModel("'\(path)': \(act) must directly follow a Linear layer")
-      }
-      acts[last] = act
-    }
-    switch model {
-    case let mlp as MLP:
-      for (i, layer) in mlp.layers.enumerated() {
-        stages.append(("fc\(i + 1)", layer))
-        acts.append(i < mlp.layers.count - 1 ? .relu : .none)
-      }
-    case let seq as Sequential:
-      for (name, layer) in seq.children() {
-        switch layer {
-        case let linear as Linear:
-          stages.append((name, linear))
-          acts.append(.none)
-        case is ReLU: try addActivation(.relu, at: name)
-        case is GELU: try addActivation(.gelu, at: name)
-        default:
-          throw .unsupportedModel("layer '\(name)' is a \(type(of: layer)); supported: Linear, ReLU, GELU")
-        }
-      }
-    case let linear as Linear:
-      stages.append(("", linear))
-      acts.append(.none)
-    default:
-      throw .unsupportedModel("\(type(of: model)); supported: MLP, Sequential of Linear/ReLU/GELU, Linear")
-    }
-    guard !stages.isEmpty else { throw .unsupportedModel("no Linear layer") }
     var layers: [Int8Linear] = []
     for (i, (path, linear)) in stages.enumerated() {
       let key = path.isEmpty ? "weight" : "\(path).weight"
@@ -124,4 +92,46 @@ public final class Int8InferenceModel: Sendable {
     }
     return Tensor(shape: outShape, storage: out)
   }
+}
+
+/// The `Linear` layers of a supported model with the activation after each: an `MLP` (ReLU
+/// between layers), a `Sequential` of `Linear` layers each optionally followed by `ReLU` or
+/// `GELU`, or one `Linear` (path `""`).
+///
+/// - Throws: ``Int8InferenceError/unsupportedModel(_:)`` for any other structure.
+func linearStages(of model: Module) throws(Int8InferenceError) -> ([(String, Linear)], [Int8Activation]) {
+  var stages: [(String, Linear)] = []
+  var acts: [Int8Activation] = []
+  func addActivation(_ act: Int8Activation, at path: String) throws(Int8InferenceError) {
+    guard let last = acts.indices.last, acts[last] == .none else {
+      throw .unsupportedModel("'\(path)': \(act) must directly follow a Linear layer")
+    }
+    acts[last] = act
+  }
+  switch model {
+  case let mlp as MLP:
+    for (i, layer) in mlp.layers.enumerated() {
+      stages.append(("fc\(i + 1)", layer))
+      acts.append(i < mlp.layers.count - 1 ? .relu : .none)
+    }
+  case let seq as Sequential:
+    for (name, layer) in seq.children() {
+      switch layer {
+      case let linear as Linear:
+        stages.append((name, linear))
+        acts.append(.none)
+      case is ReLU: try addActivation(.relu, at: name)
+      case is GELU: try addActivation(.gelu, at: name)
+      default:
+        throw .unsupportedModel("layer '\(name)' is a \(type(of: layer)); supported: Linear, ReLU, GELU")
+      }
+    }
+  case let linear as Linear:
+    stages.append(("", linear))
+    acts.append(.none)
+  default:
+    throw .unsupportedModel("\(type(of: model)); supported: MLP, Sequential of Linear/ReLU/GELU, Linear")
+  }
+  guard !stages.isEmpty else { throw .unsupportedModel("no Linear layer") }
+  return (stages, acts)
 }
