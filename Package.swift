@@ -126,7 +126,7 @@ let package = Package(
       // them (SwiftPM exports none by default). Only this leaf target; dependents never build it.
       linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"], .when(platforms: [.linux]))]),
     .executableTarget(
-      name: "qatkit-bench", dependencies: ["QATKit", "QATRegistry", "QATPlugins"],
+      name: "qatkit-bench", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "CQATKitKernels"],
       path: "Benchmarks/qatkit-bench"),
     .executableTarget(
       name: "qatkit-mpi-bench", dependencies: ["QATKit", "QATDistributed"], path: "Benchmarks/qatkit-mpi-bench"),

@@ -81,9 +81,20 @@ package func runBlockKernel<R: BlockScaleRule>(
           pc[j] = c
           j &+= 1
         }
-        // Phase 2: the elements, from L1 (into the staging buffer when streaming).
+        // Phase 2: the elements, from L1 (into the staging buffer when streaming), while the next
+        // group's lines are prefetched: phase 1 of that group then finds them in L2 instead of
+        // waiting for memory with the arithmetic units idle.
         let k = rule.kernel
+        let nextEnd = min(r.upperBound, g0 &+ count &+ blockGroup)
         for j in 0..<count {
+          let ahead = g0 &+ count &+ j
+          if ahead < nextEnd {
+            var line = 0
+            while line < blockSize {
+              prefetchLine(xs.value + (ahead &* blockSize &+ line))
+              line &+= 16
+            }
+          }
           let lo = (g0 &+ j) &* blockSize
           let src = xs.value + lo, dst = staged.map { $0 + j &* blockSize } ?? os.value + lo
           let va = SIMD16<Float>(repeating: pa[j]), vb = SIMD16<Float>(repeating: pb[j])

@@ -62,3 +62,7 @@ package func streamFence() { qk_stream_fence() }
 package func elementsToLineBoundary(_ p: UnsafeMutablePointer<Float>) -> Int {
   ((64 &- (Int(bitPattern: p) & 63)) & 63) >> 2
 }
+
+/// Starts loading the cache line at `p` into L2 (no fault for any address).
+@inline(__always)
+package func prefetchLine(_ p: UnsafePointer<Float>) { qk_prefetch(p) }
