@@ -1,6 +1,7 @@
 import Testing
 
 import QATTestSupport
+import QATPluginTesting
 
 @testable import QATKit
 

@@ -1,5 +1,6 @@
 import Foundation
 import QATTestSupport
+import QATPluginTesting
 import Testing
 
 @testable import QATKit
