@@ -250,6 +250,22 @@ package enum ConvGEMM {
     }
     let packA = bufA.base.bindMemory(to: Float.self, capacity: mPadded * kc)
     let packB = bufB.base.bindMemory(to: Float.self, capacity: kc * nb)
+    #if QATKIT_AVX512
+    // `[mPadded × nr]` tile accumulator of the direct path (see below), added to `acc` at the end.
+    let direct = k < GEMM.nr
+      ? UnsafeMutableRawPointer.allocate(byteCount: mPadded * GEMM.nr * 4, alignment: 64)
+        .bindMemory(to: Float.self, capacity: mPadded * GEMM.nr) : nil
+    direct?.update(repeating: 0, count: mPadded * GEMM.nr)
+    defer {
+      if let direct {
+        for r in 0..<m {
+          for j in 0..<k { acc[r * k + j] += direct[r * GEMM.nr + j] }
+          biasAcc?[r] += direct[r * GEMM.nr + k]
+        }
+        UnsafeMutableRawPointer(direct).deallocate()
+      }
+    }
+    #endif
     var g = range.lowerBound
     while g < range.upperBound {
       let b = g / l
@@ -266,6 +282,25 @@ package enum ConvGEMM {
       }
       let dyImage = dy + b * m * l
       var q = l0
+      #if QATKIT_AVX512
+      if let direct {
+        // One B panel with a spare column: dY rows feed the kernel unpacked, and a column of
+        // ones in the spare slot sums them (the bias gradient) in the same pass.
+        while q < l1 {
+          let kcur = Swift.min(kc, l1 - q)
+          packPatchPanels(p, packB, plan: plan, l0: q, kc: kcur, j0: 0, nc: k)
+          for i in 0..<kcur { packB[i * GEMM.nr + k] = 1 }
+          var ir = 0
+          while ir < m {
+            kernelRowsA(kcur, dyImage + (ir * l + q), lda: l, rows: Swift.min(GEMM.mr, m - ir), packB, direct + ir * GEMM.nr)
+            ir += GEMM.mr
+          }
+          q += kcur
+        }
+        g += l1 - l0
+        continue
+      }
+      #endif
       while q < l1 {
         let kcur = Swift.min(kc, l1 - q)
         packRowPanels(dyImage, ld: l, m: m, p0: q, kc: kcur, into: packA, rowSums: biasAcc)

@@ -77,6 +77,60 @@ extension ConvGEMM {
            overwrite: overwrite, bias: bias)
     }
   }
+
+  /// `C[8×32] += A · Bpanel[kc×32]` with `A` read in place: row `r` of the tile is
+  /// `a[r·lda ..< r·lda + kc]` (`rows` valid rows; the others repeat the last one and are not
+  /// stored), `C` rows `GEMM.nr` floats apart, `B` 64-byte aligned (a packed panel). Used for the weight gradient of convolutions with
+  /// fewer patch entries than one panel (conv1: 27), where packing `dY` cost as much as the
+  /// products.
+  @inline(__always)
+  static func kernelRowsA(
+    _ kc: Int, _ a: UnsafePointer<Float>, lda: Int, rows: Int, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>
+  ) {
+    @inline(__always) func row(_ r: Int) -> UnsafePointer<Float> { a + Swift.min(r, rows &- 1) &* lda }
+    let a0 = row(0), a1 = row(1), a2 = row(2), a3 = row(3), a4 = row(4), a5 = row(5), a6 = row(6), a7 = row(7)
+    var c00 = SIMD16<Float>(), c01 = SIMD16<Float>()
+    var c10 = SIMD16<Float>(), c11 = SIMD16<Float>()
+    var c20 = SIMD16<Float>(), c21 = SIMD16<Float>()
+    var c30 = SIMD16<Float>(), c31 = SIMD16<Float>()
+    var c40 = SIMD16<Float>(), c41 = SIMD16<Float>()
+    var c50 = SIMD16<Float>(), c51 = SIMD16<Float>()
+    var c60 = SIMD16<Float>(), c61 = SIMD16<Float>()
+    var c70 = SIMD16<Float>(), c71 = SIMD16<Float>()
+    let rb = UnsafeRawPointer(b)
+    for p in 0..<kc {
+      let off = p &* 128
+      let b0 = rb.load(fromByteOffset: off, as: SIMD16<Float>.self)
+      let b1 = rb.load(fromByteOffset: off &+ 64, as: SIMD16<Float>.self)
+      var av = SIMD16<Float>(repeating: a0[p])
+      GEMM.multiplyAdd(&c00, av, b0); GEMM.multiplyAdd(&c01, av, b1)
+      av = SIMD16<Float>(repeating: a1[p])
+      GEMM.multiplyAdd(&c10, av, b0); GEMM.multiplyAdd(&c11, av, b1)
+      av = SIMD16<Float>(repeating: a2[p])
+      GEMM.multiplyAdd(&c20, av, b0); GEMM.multiplyAdd(&c21, av, b1)
+      av = SIMD16<Float>(repeating: a3[p])
+      GEMM.multiplyAdd(&c30, av, b0); GEMM.multiplyAdd(&c31, av, b1)
+      av = SIMD16<Float>(repeating: a4[p])
+      GEMM.multiplyAdd(&c40, av, b0); GEMM.multiplyAdd(&c41, av, b1)
+      av = SIMD16<Float>(repeating: a5[p])
+      GEMM.multiplyAdd(&c50, av, b0); GEMM.multiplyAdd(&c51, av, b1)
+      av = SIMD16<Float>(repeating: a6[p])
+      GEMM.multiplyAdd(&c60, av, b0); GEMM.multiplyAdd(&c61, av, b1)
+      av = SIMD16<Float>(repeating: a7[p])
+      GEMM.multiplyAdd(&c70, av, b0); GEMM.multiplyAdd(&c71, av, b1)
+    }
+    let rc = UnsafeMutableRawPointer(c)
+    @inline(__always) func put(_ r: Int, _ v0: SIMD16<Float>, _ v1: SIMD16<Float>) {
+      guard r < rows else { return }
+      let o = r &* 128
+      let w0 = rc.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self) + v0
+      let w1 = rc.loadUnaligned(fromByteOffset: o &+ 64, as: SIMD16<Float>.self) + v1
+      rc.storeBytes(of: w0, toByteOffset: o, as: SIMD16<Float>.self)
+      rc.storeBytes(of: w1, toByteOffset: o &+ 64, as: SIMD16<Float>.self)
+    }
+    put(0, c00, c01); put(1, c10, c11); put(2, c20, c21); put(3, c30, c31)
+    put(4, c40, c41); put(5, c50, c51); put(6, c60, c61); put(7, c70, c71)
+  }
   #else
   /// `C[tile] (=|+=) Apanel[kc×6]ᵀ · Bpanel[kc×16] (+ bias[row])`, storing the valid
   /// `rows × cols` part.
