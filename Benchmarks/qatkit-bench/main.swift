@@ -5,20 +5,22 @@ import QATKit
 // ../shared/bench/torch_reference.py so that Benchmarks/compare.sh can print ratios.
 //
 //   swift run -c release qatkit-bench [--json] [--filter SUBSTRING[,SUBSTRING...]]
-//                                      [--repeat-scale F] [--list]
+//                                      [--repeat-scale F] [--list] [--mlp-checkpoint FILE]
 
 struct Options {
   var json = false
   var filters: [String] = []
   var scale = 1.0
   var list = false
+  /// A quantized MLP checkpoint: adds the `ckpt_mlp_forward_*` items (Benchmarks/onnx-compare.sh).
+  var mlpCheckpoint: URL?
 }
 
 func parseOptions(_ args: [String]) -> Options {
   var o = Options()
   var i = 0
   func usage(_ msg: String) -> Never {
-    FileHandle.standardError.write(Data((msg + "\nusage: qatkit-bench [--json] [--filter S[,S...]] [--repeat-scale F] [--list]\n").utf8))
+    FileHandle.standardError.write(Data((msg + "\nusage: qatkit-bench [--json] [--filter S[,S...]] [--repeat-scale F] [--list] [--mlp-checkpoint FILE]\n").utf8))
     exit(2)
   }
   while i < args.count {
@@ -33,6 +35,12 @@ func parseOptions(_ args: [String]) -> Options {
       i += 1
       guard i < args.count, let v = Double(args[i]), v > 0 else { usage("--repeat-scale needs a positive number") }
       o.scale = v
+    case "--mlp-checkpoint":
+      i += 1
+      guard i < args.count, FileManager.default.fileExists(atPath: args[i]) else {
+        usage("--mlp-checkpoint needs an existing quantized MLP checkpoint file")
+      }
+      o.mlpCheckpoint = URL(fileURLWithPath: args[i])
     case "-h", "--help": usage("")
     default: usage("unknown argument \(args[i])")
     }
@@ -74,6 +82,11 @@ items += QuantizedTrainingBench.items(train: data.train, scale: scale)
 items += CNNBench.items(scale: scale, gemmRate: { SGEMMRate.value(scale: scale) })
 items += ConvOpBench.items(scale: scale)
 items += InferenceBench.items(data: data, scale: scale)
+if let file = options.mlpCheckpoint {
+  items += CheckpointInferenceBench.items(checkpoint: file, test: data.test, scale: scale) { c in
+    for (k, v) in c { checks[k] = v }
+  }
+}
 items.append(Item(key: "epoch_fp32_b64") { [TrainingBench.epoch(train: data.train, scale: scale)] })
 items.append(Item(key: "fp32_train_30_epochs") {
   let (r, acc) = TrainingBench.fullTraining(train: data.train, test: data.test)
