@@ -133,7 +133,8 @@ c = q[0]["checks"]
 print(f"test accuracy: QATKit INT8 {c.get('ckpt_int8_test_acc', float('nan')):.4f}, fake-quantized "
       f"{c.get('ckpt_fake_quant_test_acc', float('nan')):.4f}, FP32 {c.get('ckpt_fp32_test_acc', float('nan')):.4f}; "
       f"onnxruntime default {o[0]['defaults_test_acc']:.4f}, optimized {o[0]['optimized_test_acc']:.4f}; "
-      f"INT8 vs fake-quant max |Δlogit| / max|logit| {c.get('ckpt_int8_vs_fake_quant_max_rel_logit_diff', float('nan')):.2e}")
+      f"INT8 vs fake-quant max |Δlogit| {c.get('ckpt_int8_vs_fake_quant_max_logit_diff', float('nan')):.3g} "
+      f"(max |logit| {c.get('ckpt_fake_quant_max_abs_logit', float('nan')):.3g})")
 print(f"onnxruntime cpu_util per round {[round(d['cpu_util'], 2) for d in o]}; loadavg at end of each ORT round "
       f"{[round(d['loadavg'][0], 2) for d in o]}")
 print("ORT/INT8 > 1: QATKit's integer path is faster than the faster onnxruntime session.")

@@ -28,9 +28,8 @@ enum InferenceBench {
         let work = "INT8 integer inference (\(Int8InstructionSet.best)) of the int8-quantized digits MLP, batch \(batch)"
         do {
           let model = MLP([64, 256, 256, 10])
-          let context = ModeContext(forwardLoop: { m in
-            Tensor.withoutGrad { for b in data.train.batches(size: 256) { _ = m(b.inputs) } }
-          })
+          let batches = try data.train.batches(size: 256)
+          let context = ModeContext(forwardLoop: { m in Tensor.withoutGrad { for b in batches { _ = m(b.inputs) } } })
           _ = try QuantizeMode.convert(model, config: QuantizeConfig(preset: .int8), context: context)
           let int8 = try Int8InferenceModel(model)
           let x = data.test.prefix(batch).all.inputs
