@@ -79,6 +79,10 @@ pairs = [
     ("mlp_forward_int8_b32", "qatkit:mlp_forward_fp32_b32", 1, "integer inference vs QATKit FP32 forward"),
     ("mlp_forward_int8_b256", "qatkit:mlp_forward_fp32_b256", 1, "integer inference vs QATKit FP32 forward"),
     ("mlp_forward_int4wo_b1", "qatkit:mlp_forward_fp32_b1", 1, "INT4 weight-only vs QATKit FP32 forward"),
+    ("bert_layer_train_step_fp32_b8_t128", "bert_layer_train_step_fp32_b8_t128", 1, "BERT layer step vs torch"),
+    ("bert_layer_train_step_int8_b8_t128", "bert_layer_train_step_fp32_b8_t128", 1, "QAT INT8 step vs torch FP32"),
+    ("bert_layer_train_step_int8_b8_t128", "bert_layer_train_step_int8_b8_t128", 1.5, "QAT INT8 step vs ModelOpt"),
+    ("minilm_encoder_forward_b32_t128", "minilm_encoder_forward_b32_t128", 1, "MiniLM encoder forward vs torch"),
 ]
 
 print(f"{'QATKit key':38s} {'QATKit':>10s} {'reference':>10s} {'unit':8s} {'×better':>8s} {'target':>7s}  note")

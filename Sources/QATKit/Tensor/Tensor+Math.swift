@@ -89,12 +89,36 @@ extension Tensor {
   }
 
   /// Elementwise GELU with the exact error function, `x · Φ(x)` (PyTorch's default).
+  ///
+  /// One vectorized pass per direction (``GELUKernels``); ``geluComposite()`` is the libm
+  /// version the tests compare against.
   public func gelu() -> Tensor {
     let x = self
-    let invSqrt2: Float = 0.70710678118654752
-    return map(name: "gelu") { 0.5 * $0 * (1 + _erff($0 * invSqrt2)) }.recording("gelu", inputs: [x]) { g in
-      let invSqrt2Pi: Float = 0.39894228040143268
-      return [g * x.map(name: "dgelu") { 0.5 * (1 + _erff($0 * invSqrt2)) + $0 * invSqrt2Pi * _expf(-0.5 * $0 * $0) }]
+    let n = count
+    let y = [Float](unsafeUninitializedCapacity: n) { o, initialized in
+      storage.withUnsafeBufferPointer { p in
+        if let P = p.baseAddress, let O = o.baseAddress { GELUKernels.forward(P, O, n) }
+      }
+      initialized = n
+    }
+    return Tensor(shape: shape, storage: y).recording("gelu", inputs: [x]) { g in
+      let dx = [Float](unsafeUninitializedCapacity: n) { o, initialized in
+        g.storage.withUnsafeBufferPointer { gp in
+          x.storage.withUnsafeBufferPointer { xp in
+            if let G = gp.baseAddress, let X = xp.baseAddress, let O = o.baseAddress { GELUKernels.backward(G, X, O, n) }
+          }
+        }
+        initialized = n
+      }
+      return [Tensor(shape: x.shape, storage: dx)]
+    }
+  }
+
+  /// GELU with libm's `erff` per element, the reference for ``gelu()``.
+  package func geluComposite() -> Tensor {
+    let x = self
+    return map(name: "gelu") { GELUKernels.referenceForward($0) }.recording("gelu", inputs: [x]) { g in
+      [g * x.map(name: "dgelu") { GELUKernels.referenceDerivative($0) }]
     }
   }
 
