@@ -64,19 +64,28 @@ let package = Package(
     .library(name: "QATExport", targets: ["QATExport"]),
     .library(name: "QATPluginLSQ", targets: ["QATPluginLSQ"]),
     .library(name: "QATPluginPACT", targets: ["QATPluginPACT"]),
+    .library(name: "QATTransformers", targets: ["QATTransformers"]),
     .library(name: "QATDistributed", targets: ["QATDistributed"]),
     .library(name: "QATPluginTTQ", targets: ["QATPluginTTQ"]),
     .library(name: "QATPluginRKD", targets: ["QATPluginRKD"]),
     .library(name: "QATPluginUncertainty", targets: ["QATPluginUncertainty"]),
     .library(name: "QATPluginLSQPlus", targets: ["QATPluginLSQPlus"]),
+    .library(name: "QATPluginAWQ", targets: ["QATPluginAWQ"]),
+    .library(name: "QATPluginSmoothQuant", targets: ["QATPluginSmoothQuant"]),
+    .library(name: "QATPluginGPTQ", targets: ["QATPluginGPTQ"]),
+    .library(name: "QATPluginAffine", targets: ["QATPluginAffine"]),
     .library(name: "QATPluginTesting", targets: ["QATPluginTesting"]),
     .executable(name: "qatkit-run", targets: ["qatkit-run"]),
     .executable(name: "qatkit-bench", targets: ["qatkit-bench"]),
   ],
   targets: [
     // MARK: Core
+    // Integer GEMM kernels in C: AVX-512 VNNI / AVX2 need per-function target attributes and
+    // intrinsics, which Swift cannot express (runtime CPU dispatch, portable fallback).
+    .target(name: "CQATKitKernels", path: "Sources/CQATKitKernels"),
     .target(
       name: "QATKit",
+      dependencies: ["CQATKitKernels"],
       path: "Sources/QATKit",
       resources: [
         .copy("Resources/digits.csv"),
@@ -102,27 +111,40 @@ let package = Package(
     .target(
       name: "QATPluginLSQPlus", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/LSQPlus"),
     .target(
+      name: "QATPluginAWQ", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/AWQ"),
+    .target(
+      name: "QATPluginSmoothQuant", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/SmoothQuant"),
+    .target(
+      name: "QATPluginGPTQ", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/GPTQ"),
+    .target(
+      name: "QATPluginAffine", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/Affine"),
+    .target(
       name: "QATPlugins",
       dependencies: [
         "QATKit", "QATRegistry", "QATPluginLSQ", "QATPluginPACT", "QATPluginTTQ", "QATPluginRKD",
-        "QATPluginUncertainty", "QATPluginLSQPlus",
+        "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginAWQ", "QATPluginSmoothQuant", "QATPluginGPTQ",
+        "QATPluginAffine",
       ],
       path: "Sources/QATPlugins"),
 
     // MARK: Distributed (MPI loaded at run time with dlopen: no MPI needed to build or test)
     .target(name: "QATDistributed", dependencies: ["QATKit"], path: "Sources/Distributed"),
 
+    // MARK: Models
+    .target(name: "QATTransformers", dependencies: ["QATKit"], path: "Sources/Transformers"),
+
     // MARK: Tools
     .executableTarget(
-      name: "qatkit-run", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATDistributed", "QATExport"],
+      name: "qatkit-run",
+      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATDistributed", "QATExport", "QATTransformers"],
       path: "Sources/qatkit-run",
       exclude: ["Resources/README.md"],
-      resources: [.copy("Resources/mlp_digits_fp32.safetensors")],
+      resources: [.copy("Resources/mlp_digits_fp32.safetensors"), .copy("Resources/minilm")],
       // Run-time plugins (`--plugin libX.so`) bind to QATKit's symbols in this executable: export
       // them (SwiftPM exports none by default). Only this leaf target; dependents never build it.
       linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"], .when(platforms: [.linux]))]),
     .executableTarget(
-      name: "qatkit-bench", dependencies: ["QATKit", "QATRegistry", "QATPlugins"],
+      name: "qatkit-bench", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTransformers", "CQATKitKernels"],
       path: "Benchmarks/qatkit-bench"),
     .executableTarget(
       name: "qatkit-mpi-bench", dependencies: ["QATKit", "QATDistributed"], path: "Benchmarks/qatkit-mpi-bench"),
@@ -149,20 +171,26 @@ let package = Package(
       dependencies: ["QATKit", "QATRegistry", "QATExport", "QATTestSupport"],
       path: "Tests/QATExportTests", resources: [.copy("Fixtures")]),
     .testTarget(
-      name: "QATKitRunTests", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTestSupport"],
+      name: "QATKitRunTests",
+      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTransformers", "QATTestSupport"],
       path: "Tests/QATKitRunTests"),
     .testTarget(
       name: "QATPluginTests",
       dependencies: [
         "QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATPluginTTQ", "QATPluginRKD",
-        "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginTesting", "QATTestSupport",
+        "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginAWQ", "QATPluginSmoothQuant", "QATPluginGPTQ",
+        "QATPluginAffine", "QATPluginTesting", "QATTestSupport",
       ],
       path: "Tests/QATPluginTests", resources: [.copy("Fixtures")]),
+    .testTarget(
+      name: "QATTransformersTests",
+      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTransformers", "QATPluginTesting", "QATTestSupport"],
+      path: "Tests/QATTransformersTests", resources: [.copy("Fixtures")]),
   ],
   swiftLanguageModes: [.v6]
 )
 
-for target in package.targets where target.type != .plugin && target.type != .binary {
+for target in package.targets where target.type != .plugin && target.type != .binary && target.name != "CQATKitKernels" {
   var settings = target.swiftSettings ?? []
   settings.append(.enableUpcomingFeature("ExistentialAny"))
   settings.append(.enableUpcomingFeature("MemberImportVisibility"))

@@ -1,6 +1,6 @@
 import Foundation
 import QATKit
-import QATPluginLSQ
+@testable import QATPluginLSQ
 import QATPluginTesting
 import QATPlugins
 import QATRegistry
@@ -68,6 +68,45 @@ import Testing
       }
       return false
     }
+  }
+
+  @Test func disabledQuantizerSavesAndRestoresWithoutState() throws {
+    let registry = InTreePlugins.registry
+    let m = MLP([8, 16, 4], seed: 3)
+    var rng = RandomGenerator(seed: 10)
+    let x = Tensor.randn([8, 8], using: &rng)
+    var w = QuantizerAttributes.int(4, axis: 0)
+    w.algorithm = "lsq"
+    // fc1's quantizer is configured, then switched off: never calibrated, no `_amax`.
+    let config = QuantizeConfig.weightsAndActivations(weights: w, activations: nil).setting("fc1.*", enabled: false)
+    try convert(m, modes: [.quantize(config)], registry: registry, forwardLoop: { _ = $0(x) })
+    #expect(m.namedParameters().map(\.0).filter { $0.contains("quantizer") } == ["fc2.weight_quantizer._amax"])
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("lsq-off-\(UUID().uuidString).safetensors")
+    defer { try? FileManager.default.removeItem(at: url) }
+    try save(m, to: url, registry: registry)
+    let fresh = try restore(MLP([8, 16, 4], seed: 99), from: url, registry: registry)
+    #expect(fresh.namedQuantizers().map(\.0) == ["fc1.weight_quantizer", "fc2.weight_quantizer"])
+    #expect(Tensor.withoutGrad { fresh(x).scalars == m(x).scalars })
+  }
+
+  @Test(arguments: [
+    (QuantGranularity.perTensor, [5, 37]), (.perChannel(axis: 0), [6, 40]), (.perChannel(axis: 1), [3, 4, 10]),
+    (.perBlock(size: 16), [4, 48]),
+  ])
+  func kernelMatchesPerElementLoop(granularity: QuantGranularity, shape: [Int]) {
+    let layout = GroupLayout(granularity, shape: shape)
+    var rng = RandomGenerator(seed: 21)
+    let x = Tensor.randn(shape, std: 2, using: &rng)
+    let g = Tensor.randn(shape, using: &rng)
+    let amaxValues = (0..<layout.groupCount).map { Float(1 + $0 % 3) }
+    x.requiresGrad = true
+    let amax = Tensor(amaxValues, requiresGrad: true)
+    let y = LSQKernel.forward(x, amax: amax, layout: layout, minBound: -8, maxBound: 7, gradScale: false)
+    y.backward(g)
+    let ref = LSQKernel.reference(x.scalars, g: g.scalars, amax: amaxValues, layout: layout, minBound: -8, maxBound: 7)
+    #expect(y.scalars == ref.y)
+    #expect(x.grad!.scalars == ref.gx)
+    #expect(amax.grad!.scalars == ref.ga.map { $0 * (Float(1) / 7) })
   }
 
   @Test func rejectsFloatFormats() {

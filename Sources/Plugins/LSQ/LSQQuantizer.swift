@@ -83,8 +83,10 @@ public final class LSQQuantizer: Quantizer {
     amax = Tensor(ranges.map { Swift.max($0, 1e-8) }, requiresGrad: true)
   }
 
-  /// Creates `_amax` with the saved shape.
+  /// Creates `_amax` with the saved shape (none for a disabled quantizer saved uncalibrated).
   public func allocateState(shapes: [String: [Int]]) throws {
+    // A quantizer saved before it had a range (disabled, so never calibrated) has no state.
+    if shapes.isEmpty, !isEnabled { amax = nil; return }
     guard shapes.keys.sorted() == ["_amax"], let s = shapes["_amax"], s.count == 1 else {
       throw QuantizerError.stateMismatch("lsq expects state {_amax: [groups]}, got \(shapes)")
     }

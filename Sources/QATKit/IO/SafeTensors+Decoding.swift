@@ -28,7 +28,16 @@ extension SafeTensorsFile {
     return try typedRawBytes(name) { buffer in
       let n = tensor.elementCount
       switch tensor.dtype {
-      case .f32: return Self.map(buffer, n) { Float(bitPattern: Self.load($0, $1, UInt32.self)) }
+      case .f32:
+        #if _endian(little)
+        // Stored little-endian, as the host: one copy (a model's weights load in milliseconds).
+        return [Float](unsafeUninitializedCapacity: n) { out, initialized in
+          if n > 0 { UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[0..<(n * 4)])) }
+          initialized = n
+        }
+        #else
+        return Self.map(buffer, n) { Float(bitPattern: Self.load($0, $1, UInt32.self)) }
+        #endif
       case .f64: return Self.map(buffer, n) { Float(Double(bitPattern: Self.load($0, $1, UInt64.self))) }
       case .f16: return Self.map(buffer, n) { Minifloat.decode(UInt32(Self.load($0, $1, UInt16.self)), Minifloat.half) }
       case .bf16: return Self.map(buffer, n) { Minifloat.float(bfloat16: Self.load($0, $1, UInt16.self)) }

@@ -11,6 +11,12 @@ public final class Embedding: Module {
     weight = .randn([vocab, dim], using: &rng, requiresGrad: true)
   }
 
+  /// Creates a layer around an existing `[vocab, dim]` table.
+  public init(weight: Tensor) {
+    precondition(weight.rank == 2, "Embedding: weight \(weight.shape) must be [vocab, dim]")
+    self.weight = weight
+  }
+
   /// Weight and output quantizer slots.
   public override class var quantizerSlotNames: [String] { ["weight_quantizer", "output_quantizer"] }
 

@@ -16,6 +16,15 @@ open class Linear: Module {
     self.bias = bias ? .uniform([outFeatures], low: -bound, high: bound, using: &rng, requiresGrad: true) : nil
   }
 
+  /// Creates a layer around existing tensors (`weight [out, in]`, `bias [out]`), e.g. to load
+  /// a checkpoint without paying for a random initialization first.
+  public init(weight: Tensor, bias: Tensor?) {
+    precondition(weight.rank == 2 && (bias.map { $0.shape == [weight.shape[0]] } ?? true),
+                 "Linear: weight \(weight.shape) must be [out, in] and bias \(bias?.shape ?? []) [out]")
+    self.weight = weight
+    self.bias = bias
+  }
+
   /// Input and output feature counts.
   public var inFeatures: Int { weight.shape[1] }
   /// Output feature count.
@@ -34,8 +43,6 @@ open class Linear: Module {
     }
     let xq = quantize(x, slot: "input_quantizer")
     let wq = quantize(weight, slot: "weight_quantizer")
-    var y = Tensor.matmul(xq, transposed: wq)
-    if let bias { y = y + bias }
-    return quantize(y, slot: "output_quantizer")
+    return quantize(Tensor.linear(xq, weight: wq, bias: bias), slot: "output_quantizer")
   }
 }

@@ -23,6 +23,8 @@ enum CommandLineTool {
       NewPluginCommand.self,
       BuildPluginCommand.self,
       CheckPluginCommand.self,
+      EmbedCommand.self,
+      MiniLMCommand.self,
     ]
   }
 

@@ -1,0 +1,94 @@
+import QATKit
+
+/// A BERT encoder with PyTorch's module names (`embeddings.word_embeddings`,
+/// `encoder.layer.0.attention.self.query`, ..., `pooler.dense`), so HuggingFace checkpoints
+/// load strictly by name and quantizer paths are ModelOpt's
+/// (`encoder.layer.0.attention.self.query.weight_quantizer`).
+///
+/// **Input.** QATKit modules take one tensor (the `quantize` mode's forward loop, distillation
+/// and checkpoints rely on it), so the model takes a packed batch `[N, 2, T]`: row 0 the token
+/// ids, row 1 the attention mask (1 = token, 0 = padding), as `Float` (ids are exact below
+/// 2^24). Build it with ``TokenBatch/packed`` from ``BertTokenizer/batch(_:)``. Token types are
+/// all 0 (single sentences).
+///
+/// **Output** (``output``): the sentence embedding of sentence-transformers models such as
+/// all-MiniLM-L6-v2 — the last hidden state averaged over real tokens, then L2-normalized —
+/// `[N, hidden]`; or the last hidden state `[N, T, hidden]`.
+///
+/// Padding is masked in attention (masked keys get probability 0) and in pooling, so a
+/// sentence's embedding does not depend on how much its batch was padded.
+///
+/// Training mode (the QATKit default for a new module) enables dropout; ``load(directory:)``
+/// returns the model in evaluation mode, as HuggingFace does.
+public final class BertModel: Module {
+  /// What ``forward(_:)`` returns.
+  public enum Output: Sendable, Hashable {
+    /// Masked mean over tokens, then L2 normalization: `[N, hidden]`.
+    case sentenceEmbedding
+    /// The masked mean without normalization: `[N, hidden]`.
+    case meanPooled
+    /// The last hidden state: `[N, T, hidden]`.
+    case lastHiddenState
+  }
+
+  /// The architecture.
+  public let config: BertConfig
+  /// `embeddings`.
+  public let embeddings: BertEmbeddings
+  /// `encoder`.
+  public let encoder: BertEncoder
+  /// `pooler`, when the checkpoint has one (HuggingFace's `BertModel` computes it on every
+  /// call; it is run here too, so its quantizers calibrate as in ModelOpt, but no output uses it).
+  public let pooler: BertPooler?
+  /// What ``forward(_:)`` returns (default: the sentence embedding).
+  public var output: Output = .sentenceEmbedding
+  /// The key mask of the batch being run, shared by the attention layers.
+  public let maskContext = AttentionMaskContext()
+
+  /// Creates a model; `initialization` defaults to HuggingFace's random one (weights
+  /// N(0, 0.02)); ``load(directory:)`` starts from zeros and loads the checkpoint.
+  public init(config: BertConfig, pooler: Bool = true, initialization: BertInitialization = .random(seed: 0)) {
+    self.config = config
+    embeddings = BertEmbeddings(config: config, initialization: initialization.child(1))
+    encoder = BertEncoder(config: config, maskContext: maskContext, initialization: initialization.child(10_000))
+    self.pooler = pooler ? BertPooler(config: config, initialization: initialization.child(2)) : nil
+  }
+
+  /// PyTorch's names.
+  public override func children() -> [(String, Module)] {
+    var c: [(String, Module)] = [("embeddings", embeddings), ("encoder", encoder)]
+    if let pooler { c.append(("pooler", pooler)) }
+    return c
+  }
+
+  /// A packed batch `[N, 2, T]` (ids, mask) → see ``output``.
+  public override func forward(_ packed: Tensor) -> Tensor {
+    precondition(packed.rank == 3 && packed.shape[1] == 2,
+                 "BertModel: input must be a packed batch [N, 2, T] (ids, mask), got \(packed.shape); use TokenBatch.packed")
+    let (n, t) = (packed.shape[0], packed.shape[2])
+    let values = packed.storage
+    var ids = [Float](repeating: 0, count: n * t), mask = ids
+    for i in 0..<n {
+      for j in 0..<t {
+        ids[i * t + j] = values[(2 * i) * t + j]
+        mask[i * t + j] = values[(2 * i + 1) * t + j]
+      }
+    }
+    let vocab = Float(config.vocabSize)
+    precondition(ids.allSatisfy { $0 >= 0 && $0 < vocab && $0.rounded() == $0 },
+                 "BertModel: token ids must be integers in 0..<\(config.vocabSize)")
+    let maskTensor = Tensor(shape: [n, t], storage: mask)
+    maskContext.keyMask = mask.allSatisfy { $0 != 0 } ? nil : maskTensor
+    defer { maskContext.keyMask = nil }
+    let hidden = encoder(embeddings(Tensor(shape: [n, t], storage: ids)))
+    if let pooler { _ = pooler(hidden) }
+    switch output {
+    case .lastHiddenState: return hidden
+    case .meanPooled: return hidden.maskedMeanOverTokens(maskTensor)
+    case .sentenceEmbedding: return hidden.maskedMeanOverTokens(maskTensor).l2NormalizedRows()
+    }
+  }
+
+  /// Runs the model on a tokenized batch (see ``output``).
+  public func callAsFunction(_ batch: TokenBatch) -> Tensor { self(batch.packed) }
+}

@@ -1,0 +1,31 @@
+import QATTransformers
+
+/// ModelOpt's numbers on the same sets (`shared/reference/ANCHORS.md`, "ModelOpt PTQ and QAD on
+/// the public sentence sets": torch 2.13 CPU, ModelOpt 0.47, max calibration on the first 256
+/// corpus sentences, QAD with frozen ranges, Adam 2e-5, batch 32, 2 epochs).
+enum MiniLMReference {
+  /// Mean cosine, minimum cosine, nearest-neighbour agreement, and the QAD time in seconds.
+  struct Row {
+    let mean: Double, min: Double, nn: Double
+    let seconds: Double?
+  }
+
+  static func ptq(_ recipe: BertQuantization.Recipe) -> Row? {
+    switch recipe {
+    case .int8: Row(mean: 0.711, min: 0.463, nn: 0.374, seconds: nil)
+    case .int8NoLayerNorm: Row(mean: 0.982, min: 0.957, nn: 0.814, seconds: nil)
+    case .int8WeightOnly: Row(mean: 0.9996, min: 0.9988, nn: 0.978, seconds: nil)
+    case .int4WeightOnly: Row(mean: 0.942, min: 0.865, nn: 0.800, seconds: nil)
+    case .fp8: Row(mean: 0.9959, min: 0.9907, nn: 0.922, seconds: nil)
+    case .nvfp4, .mxfp4, .w4a8: nil
+    }
+  }
+
+  static func qadFrozen(_ recipe: BertQuantization.Recipe) -> Row? {
+    switch recipe {
+    case .int8: Row(mean: 0.828, min: 0.653, nn: 0.460, seconds: 382)
+    case .int4WeightOnly: Row(mean: 0.979, min: 0.908, nn: 0.842, seconds: 306)
+    default: nil
+    }
+  }
+}

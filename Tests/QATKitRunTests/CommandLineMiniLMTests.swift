@@ -1,0 +1,80 @@
+import Foundation
+import QATKit
+import QATTestSupport
+import QATTransformers
+import Testing
+
+/// `qatkit-run embed` and `minilm` as processes: help, errors with their exit codes, and (with
+/// the model present) the embeddings `embed` writes against sentence-transformers' reference.
+/// The PTQ → QAD table itself takes minutes in a release build: `qatkit-run minilm` (README).
+@Suite("qatkit-run: embed and minilm")
+struct CommandLineMiniLMTests {
+  @Test func helpListsTheCommands() throws {
+    let root = try ToolProcess.run(["--help"])
+    #expect(root.status == 0)
+    for command in ["embed", "minilm"] {
+      #expect(root.stdout.contains("  \(command) "), "root help lists \(command)")
+      let h = try ToolProcess.run([command, "--help"])
+      #expect(h.status == 0 && h.stdout.contains("USAGE: qatkit-run \(command)"), "\(command) --help")
+      #expect(h.stdout.contains("--model DIR"))
+    }
+  }
+
+  @Test func errorsHaveExitCodesAndSayWhatToDo() throws {
+    let dir = ToolProcess.workingDirectory()
+    try "one sentence\n".write(to: dir.appendingPathComponent("in.txt"), atomically: true, encoding: .utf8)
+    let notModel = dir.appendingPathComponent("empty-model")
+    try FileManager.default.createDirectory(at: notModel, withIntermediateDirectories: true)
+    let cases: [(args: [String], status: Int32, message: String)] = [
+      (["embed", "--output", "e.safetensors"], 2, "'embed' needs --input FILE.txt"),
+      (["embed", "--input", "in.txt"], 2, "'embed' needs --output FILE.safetensors"),
+      (["embed", "--input", "in.txt", "--output", "e.safetensors", "--model", notModel.path], 2,
+       "is not a model directory (it needs config.json, vocab.txt and model.safetensors)"),
+      (["embed", "--input", "in.txt", "--output", "e.safetensors", "--batch-size", "0"], 2, "--batch-size"),
+      (["minilm", "--configs", "int9"], 2, "--configs"),
+      (["minilm", "--ranges", "learned"], 2, "--ranges: unknown 'learned'; use frozen, lsq or frozen,lsq"),
+      (["minilm", "--model", notModel.path], 2, "is not a model directory"),
+      (["minilm", "--hidden-kd", "2"], 2, "--hidden-kd"),
+    ]
+    for c in cases {
+      let r = try ToolProcess.run(c.args, in: dir)
+      #expect(r.status == c.status, "\(c.args): exit \(r.status), stderr \(r.stderr)")
+      #expect(r.stderr.contains(c.message), "\(c.args): \(r.stderr)")
+      #expect(!r.signaled && !r.stderr.contains("Fatal error"), "\(c.args)")
+    }
+    #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("e.safetensors").path))
+  }
+
+  struct Item: Decodable {
+    let text: String
+    let embedding: [Float]
+  }
+
+  struct Subset: Decodable { let items: [Item] }
+
+  /// Two short sentences (a debug build runs the model slowly): the written `embeddings [2, 384]`
+  /// match sentence-transformers' (the fixture of the transformer tests); a checkpoint that is
+  /// not one is an input error and leaves no output behind.
+  @Test(.enabled(if: MiniLM.locate() != nil, Comment(rawValue: MiniLM.missingHint)))
+  func embedWritesSentenceEmbeddings() throws {
+    let fixture = Examples.packageRoot.appendingPathComponent("Tests/QATTransformersTests/Fixtures/minilm/embedding_subset.json")
+    let items = Array(try JSONDecoder().decode(Subset.self, from: Data(contentsOf: fixture)).items.prefix(2))
+    let dir = ToolProcess.workingDirectory()
+    try items.map(\.text).joined(separator: "\n").write(to: dir.appendingPathComponent("in.txt"), atomically: true, encoding: .utf8)
+    let r = try ToolProcess.run(["embed", "--input", "in.txt", "--output", "out/e.safetensors"], in: dir)
+    #expect(r.status == 0, "\(r.stderr)")
+    let file = try SafeTensorsFile(contentsOf: dir.appendingPathComponent("out/e.safetensors"))
+    #expect(file.names == ["embeddings"])
+    #expect(try file.info("embeddings").shape == [2, 384] && file.info("embeddings").dtype == .f32)
+    let got = try file.floats("embeddings")
+    for (i, item) in items.enumerated() {
+      let row = got[(i * 384)..<((i + 1) * 384)]
+      let cosine = zip(row, item.embedding).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+      #expect(cosine >= 0.99999, "sentence \(i): cosine \(cosine)")
+    }
+    try "not a checkpoint".write(to: dir.appendingPathComponent("bad.safetensors"), atomically: true, encoding: .utf8)
+    let bad = try ToolProcess.run(["embed", "--input", "in.txt", "--output", "bad-out.safetensors", "--checkpoint", "bad.safetensors"], in: dir)
+    #expect(bad.status == 2 && bad.stderr.contains("cannot apply checkpoint"), "\(bad.status) \(bad.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("bad-out.safetensors").path))
+  }
+}
