@@ -70,6 +70,10 @@ let package = Package(
     .library(name: "QATPluginRKD", targets: ["QATPluginRKD"]),
     .library(name: "QATPluginUncertainty", targets: ["QATPluginUncertainty"]),
     .library(name: "QATPluginLSQPlus", targets: ["QATPluginLSQPlus"]),
+    .library(name: "QATPluginAWQ", targets: ["QATPluginAWQ"]),
+    .library(name: "QATPluginSmoothQuant", targets: ["QATPluginSmoothQuant"]),
+    .library(name: "QATPluginGPTQ", targets: ["QATPluginGPTQ"]),
+    .library(name: "QATPluginAffine", targets: ["QATPluginAffine"]),
     .library(name: "QATPluginTesting", targets: ["QATPluginTesting"]),
     .executable(name: "qatkit-run", targets: ["qatkit-run"]),
     .executable(name: "qatkit-bench", targets: ["qatkit-bench"]),
@@ -107,10 +111,19 @@ let package = Package(
     .target(
       name: "QATPluginLSQPlus", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/LSQPlus"),
     .target(
+      name: "QATPluginAWQ", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/AWQ"),
+    .target(
+      name: "QATPluginSmoothQuant", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/SmoothQuant"),
+    .target(
+      name: "QATPluginGPTQ", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/GPTQ"),
+    .target(
+      name: "QATPluginAffine", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/Affine"),
+    .target(
       name: "QATPlugins",
       dependencies: [
         "QATKit", "QATRegistry", "QATPluginLSQ", "QATPluginPACT", "QATPluginTTQ", "QATPluginRKD",
-        "QATPluginUncertainty", "QATPluginLSQPlus",
+        "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginAWQ", "QATPluginSmoothQuant", "QATPluginGPTQ",
+        "QATPluginAffine",
       ],
       path: "Sources/QATPlugins"),
 
@@ -165,7 +178,8 @@ let package = Package(
       name: "QATPluginTests",
       dependencies: [
         "QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATPluginTTQ", "QATPluginRKD",
-        "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginTesting", "QATTestSupport",
+        "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginAWQ", "QATPluginSmoothQuant", "QATPluginGPTQ",
+        "QATPluginAffine", "QATPluginTesting", "QATTestSupport",
       ],
       path: "Tests/QATPluginTests", resources: [.copy("Fixtures")]),
     .testTarget(

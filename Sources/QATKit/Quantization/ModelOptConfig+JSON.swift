@@ -50,7 +50,10 @@ extension ModelOptConfig {
     var options = MSECalibrator.Options()
     switch json {
     case .string(let s): method = s
-    case .object:
+    case .object(let members):
+      if case .string(let name)? = members["method"], !["max", "mse", "none"].contains(name) {
+        return .calibration(try pluginAlgorithm(name, members))
+      }
       var a = try StrictObject(json, context: context, path: "algorithm")
       try a.rejectUnknown(known: ["method", "start_multiplier", "stop_multiplier", "step_size", "distributed_sync", "moe_calib_experts_ratio"])
       method = try a.string("method") ?? "none"
@@ -62,9 +65,18 @@ extension ModelOptConfig {
         guard start > 0, stop >= start, step > 0 else {
           throw ConfigError.invalidValue(context, path: "algorithm", "needs 0 < start_multiplier <= stop_multiplier and step_size > 0")
         }
+        // Numbers from the file: the sweep length is checked before it becomes an Int (a
+        // step of 1e-300 asked for more steps than Int holds), and bounded like the mse
+        // calibrator's own `steps`.
+        let sweep = ((stop - start) / step).rounded() + 1
+        guard sweep.isFinite, sweep <= Double(MSECalibrator.maxSteps) else {
+          throw ConfigError.invalidValue(
+            context, path: "algorithm.step_size",
+            "(stop_multiplier - start_multiplier) / step_size + 1 = \(sweep) candidate ranges; at most \(MSECalibrator.maxSteps)")
+        }
         options.start = start
         options.stop = stop
-        options.steps = Int(((stop - start) / step).rounded()) + 1
+        options.steps = Int(sweep)
       } else {
         for key in ["start_multiplier", "stop_multiplier", "step_size"] where a.has(key) {
           throw ConfigError.invalidValue(context, path: "algorithm.\(key)", "applies to the mse algorithm only")
@@ -77,12 +89,34 @@ extension ModelOptConfig {
     case "max": return .max
     case "mse": return .mse(options)
     case "none": return .none
-    default:
-      throw ConfigError.invalidValue(
-        context, path: "algorithm",
-        "the calibration algorithm '\(method)' is not available in QATKit; use \"max\", \"mse\" or null "
-          + "(per-quantizer calibrators \"percentile\" and \"entropy\" go in cfg.calibrator)")
+    default: return .calibration(try pluginAlgorithm(method, [:]))
     }
+  }
+
+  /// A plugin algorithm (`smoothquant`, `awq_lite`, `gptq`, ...): its options with ModelOpt's
+  /// snake_case keys in QATKit's camelCase (`alpha_step` → `alphaStep`), without the keys that
+  /// only steer ModelOpt's memory use or logging (`debug`, `max_co_batch_size`, `fused`,
+  /// `distributed_sync`, `moe_calib_experts_ratio`). Whether the name is registered and the
+  /// options fit is checked when the `quantize` mode builds the algorithm.
+  private static func pluginAlgorithm(_ method: String, _ members: [String: JSONValue]) throws -> CalibrationAlgorithmSpec {
+    guard !method.isEmpty else { throw ConfigError.invalidValue(context, path: "algorithm.method", "empty algorithm name") }
+    var options: [String: JSONValue] = [:]
+    for (key, value) in members where key != "method" {
+      if ["debug", "max_co_batch_size", "fused", "distributed_sync", "moe_calib_experts_ratio"].contains(key) { continue }
+      let camel = Self.camelCase(key)
+      guard options[camel] == nil else {
+        throw ConfigError.invalidValue(context, path: "algorithm.\(key)", "given twice (as \(key) and \(camel))")
+      }
+      options[camel] = value
+    }
+    return CalibrationAlgorithmSpec(method, options: .object(options))
+  }
+
+  /// `alpha_step` → `alphaStep`; camelCase keys stay as they are.
+  static func camelCase(_ key: String) -> String {
+    let parts = key.split(separator: "_", omittingEmptySubsequences: true)
+    guard let first = parts.first, parts.count > 1 else { return key }
+    return String(first) + parts.dropFirst().map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
   }
 
   private static func entry(_ json: JSONValue, path: String) throws -> Entry {
@@ -154,10 +188,10 @@ extension ModelOptConfig {
     if let r = o.value("rotate"), r != .bool(false) { throw fail("rotate", "input rotation is not supported") }
     // Range granularity.
     if let axis = o.value("axis") {
-      guard case .number(let d) = axis, d.rounded() == d else {
+      guard case .number(let d) = axis, let i = Int(exactly: d), abs(i) <= 64 else {
         throw fail("axis", "one integer axis (or null) is supported, got \(axis.text)")
       }
-      a.axis = Int(d)
+      a.axis = i
     }
     var blockSize: Int?
     var blockType = "static"
@@ -192,13 +226,13 @@ extension ModelOptConfig {
     } else {
       let bits = o.value("num_bits") ?? .number(8)
       switch bits {
-      case .number(let d) where d.rounded() == d:
-        a.format = .int(bits: Int(d), signed: !unsigned)
+      case .number(let d) where Int(exactly: d) != nil:
+        a.format = .int(bits: Int(exactly: d)!, signed: !unsigned)
         a.blockSize = blockSize
         if blockType == "dynamic" { a.dynamic = true }
         if scaleBits != nil { throw fail("block_sizes.scale_bits", "scale bits apply to FP4 / MX formats") }
       case .array(let eb) where eb.count == 2:
-        let pair = eb.map { v -> Int in if case .number(let d) = v { Int(d) } else { -1 } }
+        let pair = eb.map { v -> Int in if case .number(let d) = v, let i = Int(exactly: d) { i } else { -1 } }
         if unsigned { throw fail("unsigned", "unsigned applies to integer formats") }
         switch (pair[0], pair[1], blockSize, scaleBits) {
         case (2, 1, 16, [4, 3]?):
