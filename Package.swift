@@ -70,14 +70,22 @@ let package = Package(
     .library(name: "QATPluginRKD", targets: ["QATPluginRKD"]),
     .library(name: "QATPluginUncertainty", targets: ["QATPluginUncertainty"]),
     .library(name: "QATPluginLSQPlus", targets: ["QATPluginLSQPlus"]),
+    .library(name: "QATPluginAWQ", targets: ["QATPluginAWQ"]),
+    .library(name: "QATPluginSmoothQuant", targets: ["QATPluginSmoothQuant"]),
+    .library(name: "QATPluginGPTQ", targets: ["QATPluginGPTQ"]),
+    .library(name: "QATPluginAffine", targets: ["QATPluginAffine"]),
     .library(name: "QATPluginTesting", targets: ["QATPluginTesting"]),
     .executable(name: "qatkit-run", targets: ["qatkit-run"]),
     .executable(name: "qatkit-bench", targets: ["qatkit-bench"]),
   ],
   targets: [
     // MARK: Core
+    // Integer GEMM kernels in C: AVX-512 VNNI / AVX2 need per-function target attributes and
+    // intrinsics, which Swift cannot express (runtime CPU dispatch, portable fallback).
+    .target(name: "CQATKitKernels", path: "Sources/CQATKitKernels"),
     .target(
       name: "QATKit",
+      dependencies: ["CQATKitKernels"],
       path: "Sources/QATKit",
       resources: [
         .copy("Resources/digits.csv"),
@@ -103,10 +111,19 @@ let package = Package(
     .target(
       name: "QATPluginLSQPlus", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/LSQPlus"),
     .target(
+      name: "QATPluginAWQ", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/AWQ"),
+    .target(
+      name: "QATPluginSmoothQuant", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/SmoothQuant"),
+    .target(
+      name: "QATPluginGPTQ", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/GPTQ"),
+    .target(
+      name: "QATPluginAffine", dependencies: ["QATKit", "QATRegistry"], path: "Sources/Plugins/Affine"),
+    .target(
       name: "QATPlugins",
       dependencies: [
         "QATKit", "QATRegistry", "QATPluginLSQ", "QATPluginPACT", "QATPluginTTQ", "QATPluginRKD",
-        "QATPluginUncertainty", "QATPluginLSQPlus",
+        "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginAWQ", "QATPluginSmoothQuant", "QATPluginGPTQ",
+        "QATPluginAffine",
       ],
       path: "Sources/QATPlugins"),
 
@@ -127,7 +144,7 @@ let package = Package(
       // them (SwiftPM exports none by default). Only this leaf target; dependents never build it.
       linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"], .when(platforms: [.linux]))]),
     .executableTarget(
-      name: "qatkit-bench", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTransformers"],
+      name: "qatkit-bench", dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATTransformers", "CQATKitKernels"],
       path: "Benchmarks/qatkit-bench"),
     .executableTarget(
       name: "qatkit-mpi-bench", dependencies: ["QATKit", "QATDistributed"], path: "Benchmarks/qatkit-mpi-bench"),
@@ -161,7 +178,8 @@ let package = Package(
       name: "QATPluginTests",
       dependencies: [
         "QATKit", "QATRegistry", "QATPlugins", "QATPluginLSQ", "QATPluginPACT", "QATPluginTTQ", "QATPluginRKD",
-        "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginTesting", "QATTestSupport",
+        "QATPluginUncertainty", "QATPluginLSQPlus", "QATPluginAWQ", "QATPluginSmoothQuant", "QATPluginGPTQ",
+        "QATPluginAffine", "QATPluginTesting", "QATTestSupport",
       ],
       path: "Tests/QATPluginTests", resources: [.copy("Fixtures")]),
     .testTarget(
@@ -172,7 +190,7 @@ let package = Package(
   swiftLanguageModes: [.v6]
 )
 
-for target in package.targets where target.type != .plugin && target.type != .binary {
+for target in package.targets where target.type != .plugin && target.type != .binary && target.name != "CQATKitKernels" {
   var settings = target.swiftSettings ?? []
   settings.append(.enableUpcomingFeature("ExistentialAny"))
   settings.append(.enableUpcomingFeature("MemberImportVisibility"))

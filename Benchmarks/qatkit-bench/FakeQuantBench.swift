@@ -6,12 +6,21 @@ import QATKit
 /// GB/s = 2 · 64 MiB / time (read x, write out), the reference's accounting. The `_ste`
 /// variants also write the clipped-STE mask (one byte per element, 16 MiB more, not counted),
 /// which is what a training forward does. Calibrated amax is passed in (as the reference does).
+///
+/// Each kernel call alternates with two 64 MiB copies of the same input into another buffer, on the
+/// same threads: `memcpy` (``MemoryBench/copy(_:_:bytes:)``) and a copy with non-temporal stores
+/// (``MemoryBench/streamCopy(_:_:bytes:)``), and every call starts with cold caches
+/// (``MemoryBench/evictCaches()``). `fraction_of_memory_copy` and `fraction_of_streaming_copy`
+/// are ratios of medians measured under the same conditions (see Benchmarks/README.md,
+/// "Streaming figures").
 enum FakeQuantBench {
   static let rows = 4096, cols = 4096
 
   final class Inputs: @unchecked Sendable {
     var x: [Float]
     var out: [Float]
+    /// Destination of the interleaved copy probe.
+    var copy: [Float]
     var mask: [UInt8]
     var amaxRows: [Float]
     var amaxTensor: Float
@@ -20,6 +29,7 @@ enum FakeQuantBench {
       var rng = RandomGenerator(seed: 0)
       x = (0..<(FakeQuantBench.rows * FakeQuantBench.cols)).map { _ in rng.nextNormal() }
       out = [Float](repeating: 0, count: x.count)
+      copy = [Float](repeating: 0, count: x.count)
       mask = [UInt8](repeating: 0, count: x.count)
       amaxRows = [Float](repeating: 0, count: FakeQuantBench.rows)
       amaxTensor = 0
@@ -72,25 +82,35 @@ enum FakeQuantBench {
         withUnsafePointer(to: d.amaxTensor) { amaxT in
           d.out.withUnsafeMutableBufferPointer { out in
             d.mask.withUnsafeMutableBufferPointer { mask in
-              let amaxTensor = UnsafeBufferPointer(start: amaxT, count: 1)
-              return Timing.measure(runs: 7, warmup: 2, scale: scale) {
-                do {
-                  switch kind {
-                  case .int(let bits, let ste):
-                    try IntFakeQuant.modelOpt(
-                      x, shape: [rows, cols], format: .int(bits: bits, signed: true, narrowRange: false),
-                      granularity: .perChannel(axis: 0), amax: amaxRows, into: out, steMask: ste ? mask : nil)
-                  case .fp8(let ste):
-                    try FP8.fakeQuantModelOpt(
-                      x, shape: [rows, cols], format: .fp8E4M3, granularity: .perTensor, amax: amaxTensor,
-                      into: out, steMask: ste ? mask : nil)
-                  case .nvfp4:
-                    try NVFP4.fakeQuant(x, shape: [rows, cols], globalAmax: amaxTensor[0], into: out)
-                  case .mxfp4:
-                    try MXFormat.mxfp4.fakeQuant(x, shape: [rows, cols], into: out)
+              d.copy.withUnsafeMutableBytes { copyDst in
+                let amaxTensor = UnsafeBufferPointer(start: amaxT, count: 1)
+                func kernel() {
+                  do {
+                    switch kind {
+                    case .int(let bits, let ste):
+                      try IntFakeQuant.modelOpt(
+                        x, shape: [rows, cols], format: .int(bits: bits, signed: true, narrowRange: false),
+                        granularity: .perChannel(axis: 0), amax: amaxRows, into: out, steMask: ste ? mask : nil)
+                    case .fp8(let ste):
+                      try FP8.fakeQuantModelOpt(
+                        x, shape: [rows, cols], format: .fp8E4M3, granularity: .perTensor, amax: amaxTensor,
+                        into: out, steMask: ste ? mask : nil)
+                    case .nvfp4:
+                      try NVFP4.fakeQuant(x, shape: [rows, cols], globalAmax: amaxTensor[0], into: out)
+                    case .mxfp4:
+                      try MXFormat.mxfp4.fakeQuant(x, shape: [rows, cols], into: out)
+                    }
+                  } catch {
+                    failure = "\(error)"
                   }
-                } catch {
-                  failure = "\(error)"
+                }
+                let src = UnsafeRawPointer(x.baseAddress!), dst = copyDst.baseAddress!, bytes = x.count * 4
+                return Timing.measureInterleaved(count: 3, runs: 15, warmup: 3, scale: scale, prepare: MemoryBench.evictCaches) {
+                  switch $0 {
+                  case 0: MemoryBench.copy(src, dst, bytes: bytes)
+                  case 1: MemoryBench.streamCopy(src, dst, bytes: bytes)
+                  default: kernel()
+                  }
                 }
               }
             }
@@ -101,9 +121,15 @@ enum FakeQuantBench {
     if let failure {
       return .failed(key, unit: "GB/s", higherIsBetter: true, work: work, error: failure)
     }
-    Sink.consume(d.out[12345])
+    Sink.consume(d.out[12345] + d.copy[54321])
     let bytes = 2.0 * Double(rows * cols * 4)
-    return BenchResult(key, t, unit: "GB/s", value: bytes / t.median / 1e9, higherIsBetter: true, work: work)
+    let (memcpyT, streamT, kernelT) = (t[0], t[1], t[2])
+    var r = BenchResult(key, kernelT, unit: "GB/s", value: bytes / kernelT.median / 1e9, higherIsBetter: true, work: work)
+    r.extra["copy_gb_per_s"] = bytes / memcpyT.median / 1e9
+    r.extra["fraction_of_memory_copy"] = memcpyT.median / kernelT.median
+    r.extra["streaming_copy_gb_per_s"] = bytes / streamT.median / 1e9
+    r.extra["fraction_of_streaming_copy"] = streamT.median / kernelT.median
+    return r
   }
 }
 

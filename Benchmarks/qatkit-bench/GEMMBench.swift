@@ -31,3 +31,18 @@ enum GEMMBench {
     return r
   }
 }
+
+/// The machine's SGEMM rate in this run: `matmul_f32_1024` when the run measured it, else one
+/// measured on first use (a filtered run), for stating training steps as a fraction of it.
+enum SGEMMRate {
+  nonisolated(unsafe) private static var rate: Double?
+
+  static func record(_ results: [BenchResult]) {
+    if let r = results.first(where: { $0.key == "matmul_f32_1024" })?.value { rate = r }
+  }
+
+  static func value(scale: Double) -> Double? {
+    if rate == nil { rate = GEMMBench.run(n: 1024, transposeA: false, transposeB: false, scale: scale).value }
+    return rate
+  }
+}

@@ -74,6 +74,44 @@ struct Timing {
   }
 }
 
+extension Timing {
+  /// Times `body(0)`, `body(1)`, ..., `body(count - 1)` in turn, round after round, so all see
+  /// the same machine state (clock, other processes, memory traffic): ratios of their medians stay
+  /// stable even when absolute times drift between items. `prepare` runs, untimed, before every
+  /// call (e.g. to evict the caches). `cpuUtil` covers all calls.
+  static func measureInterleaved(
+    count: Int, runs: Int, warmup: Int, scale: Double, prepare: () -> Void = {}, _ body: (Int) -> Void
+  ) -> [Timing] {
+    let runs = Swift.max(3, Int((Double(runs) * scale).rounded()))
+    for _ in 0..<warmup {
+      for i in 0..<count {
+        prepare()
+        body(i)
+      }
+    }
+    var times = [[Double]](repeating: [], count: count)
+    var cpu = 0.0, wall = 0.0
+    for _ in 0..<runs {
+      for i in 0..<count {
+        prepare()
+        let c0 = Clock.cpu(), t = Clock.wall()
+        body(i)
+        let dt = Clock.wall() - t
+        times[i].append(dt)
+        wall += dt
+        cpu += Clock.cpu() - c0
+      }
+    }
+    return times.map { v in
+      let s = v.sorted()
+      let mid = s.count / 2
+      let median = s.count % 2 == 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+      return Timing(median: median, min: s[0], max: s[s.count - 1], runs: runs, warmup: warmup,
+                    cpuUtil: wall > 0 ? cpu / wall : 0)
+    }
+  }
+}
+
 extension BenchResult {
   /// A result whose value is derived from the median time.
   init(_ key: String, _ t: Timing, unit: String, value: Double, higherIsBetter: Bool, work: String) {

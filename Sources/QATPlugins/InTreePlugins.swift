@@ -1,8 +1,12 @@
 import QATKit
+import QATPluginAffine
+import QATPluginAWQ
+import QATPluginGPTQ
 import QATPluginLSQ
 import QATPluginLSQPlus
 import QATPluginPACT
 import QATPluginRKD
+import QATPluginSmoothQuant
 import QATPluginTTQ
 import QATPluginUncertainty
 import QATRegistry
@@ -13,6 +17,7 @@ public enum InTreePlugins {
   /// The in-tree plugin types, in registration order.
   public static let all: [any QATPlugin.Type] = [
     LSQPlugin.self, PACTPlugin.self, TTQPlugin.self, LSQPlusPlugin.self, RKDPlugin.self, UncertaintyPlugin.self,
+    AWQPlugin.self, SmoothQuantPlugin.self, GPTQPlugin.self, AffinePlugin.self,
   ]
 
   /// ``Registry/builtin`` plus every in-tree plugin.

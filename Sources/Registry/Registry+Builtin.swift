@@ -1,7 +1,8 @@
 import QATKit
 
 extension Registry {
-  /// The core modes, quantizers, calibrators, criteria, balancers and layer mappings of QATKit,
+  /// The core modes, quantizers, calibrators, calibration algorithms, criteria, balancers and
+  /// layer mappings of QATKit,
   /// without plugins (`InTreePlugins.registry` adds those).
   public static let builtin: Registry = {
     var r = Registry()
@@ -25,6 +26,9 @@ extension Registry {
     ]
     for (name, f) in env.calibrators.sorted(by: { $0.key < $1.key }) {
       try register(calibrator: name, summary: calibratorSummaries[name] ?? name, factory: f)
+    }
+    for (name, f) in env.algorithms.sorted(by: { $0.key < $1.key }) {
+      try register(algorithm: name, summary: name == "max" ? "plain calibration: each quantizer's calibrator (ModelOpt's default)" : name, factory: f)
     }
     for t in KDBuiltins.criterionTypes {
       try register(criterion: t.kind, summary: "distillation criterion '\(t.kind)'") { try KDBuiltins.makeCriterion($0) }

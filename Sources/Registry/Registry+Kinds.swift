@@ -34,6 +34,12 @@ extension Registry {
     try register(.balancer, name: name, summary: summary, value: factory)
   }
 
+  /// Registers a calibration algorithm selected by a quantize config's `"algorithm": name` (or
+  /// `{"method": name, ...options}`); the factory receives the options object.
+  public mutating func register(algorithm name: String, summary: String, factory: @escaping CalibrationAlgorithmFactory) throws {
+    try register(.algorithm, name: name, summary: summary, value: factory)
+  }
+
   /// Registers the quantizer slots of a layer type whose class does not declare them (its
   /// forward pass must call `Module.quantize(_:slot:)` with these names).
   public mutating func register(layer type: Module.Type, slots: [String], summary: String? = nil) throws {
@@ -78,7 +84,8 @@ extension Registry {
     QuantizationEnvironment(
       quantizers: table(.quantizer, as: QuantizerFactory.self),
       calibrators: table(.calibrator, as: CalibratorFactory.self),
-      layerSlots: table(.layer, as: LayerMapping.self).mapValues(\.slots))
+      layerSlots: table(.layer, as: LayerMapping.self).mapValues(\.slots),
+      algorithms: table(.algorithm, as: CalibrationAlgorithmFactory.self))
   }
 }
 

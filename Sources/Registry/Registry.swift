@@ -1,7 +1,8 @@
 import QATKit
 
 /// Names → factories for every extension kind: modes, quantizers (QAT algorithms),
-/// calibrators, distillation criteria, loss balancers and quantizable-layer mappings.
+/// calibrators, distillation criteria, loss balancers, quantizable-layer mappings and
+/// calibration algorithms.
 ///
 /// A `Registry` is a `Sendable` value: build one, register plugins into it, and pass it to
 /// ``convert(_:modes:registry:forwardLoop:)``, ``save(_:to:registry:)`` and
@@ -27,6 +28,8 @@ public struct Registry: Sendable {
     case balancer
     /// A quantizable-layer mapping (layer type → quantizer slots).
     case layer
+    /// A calibration algorithm (`awq_lite`, `smoothquant`, `gptq`), a quantize config's `algorithm`.
+    case algorithm
   }
 
   /// A registered name with its description and provenance.

@@ -115,3 +115,42 @@ import Testing
     if preset == "int4_weight_only" { #expect(report.quantAlgo == "MIXED_PRECISION") }
   }
 }
+
+/// AWQ on weight-only layers leaves its `pre_quant_scale` on a *disabled* input quantizer; both
+/// exporters must keep it (dropping it would silently change the model).
+@Suite("Exports keep the pre_quant_scale of disabled input quantizers") struct DisabledPreQuantScaleExportTests {
+  static func awqLike() throws -> (MLP, [Float]) {
+    let model = MLP([32, 64, 32], seed: 3)
+    let calib = UnifiedRoundTripTests.input(64, 32, seed: 5)
+    try convert(model, modes: [.quantize(.weightsAndActivations(weights: .int(4, blockSize: 32), activations: nil))], forwardLoop: { _ = $0(calib) })
+    let s = (0..<32).map { Float(1 + $0 % 5) * 0.25 }
+    let carrier = try TensorQuantizer(attributes: QuantizerAttributes(enable: false))
+    try carrier.setPreQuantScale(Tensor(s))
+    model.layers[0].setQuantizer(carrier, slot: "input_quantizer")
+    return (model, s)
+  }
+
+  @Test func unifiedW4A16WritesAndLoadsIt() throws {
+    let (model, s) = try Self.awqLike()
+    let dir = tempURL("awq-pqs")
+    let report = try UnifiedCheckpoint.write(model, to: dir)
+    #expect(report.quantAlgo == "W4A16_AWQ")
+    let f = try SafeTensorsFile(contentsOf: dir.appendingPathComponent("model.safetensors"))
+    #expect(try f.floats("fc1.pre_quant_scale") == s)
+    #expect(try f.floats("fc2.pre_quant_scale") == [Float](repeating: 1, count: 64))
+    let restored = MLP([32, 64, 32], seed: 99)
+    try UnifiedCheckpoint.read(dir).load(into: restored)
+    let x = UnifiedRoundTripTests.input(16, 32, seed: 8)
+    let want = Tensor.withoutGrad { model(x) }.scalars, got = Tensor.withoutGrad { restored(x) }.scalars
+    let scale = want.map(abs).max()!
+    #expect(zip(want, got).allSatisfy { abs($0 - $1) <= 1e-4 * scale })
+  }
+
+  @Test func onnxMultipliesBeforeTheLayer() throws {
+    let (model, s) = try Self.awqLike()
+    let graph = try ONNXExporter.standard.graph(for: model, inputShape: [1, 32]).graph
+    let constant = try #require(graph.initializers.first { $0.name.hasSuffix("input_quantizer.pre_quant_scale") })
+    #expect(constant.dims == [32] && constant.floats == s)
+    #expect(graph.nodes.contains { $0.opType == "Mul" && $0.inputs.contains(constant.name) })
+  }
+}

@@ -113,6 +113,16 @@ struct CommandLineBYOTests {
     #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("iris.onnx").path))
     let inspected = try step(["inspect", "runs/iris/qat.safetensors"])
     #expect(inspected.contains("modes: quantize [QATKit]") && inspected.contains("fc1.weight_quantizer  amax[16]"))
+    // A calibration algorithm plugin from a ModelOpt JSON config (snake_case options), and a
+    // misspelled one (an input error, exit 2, naming the nearest).
+    try #"{"quant_cfg": [{"quantizer_name": "*", "enable": false}, {"quantizer_name": "*weight_quantizer", "cfg": {"num_bits": 4, "axis": 0}}], "algorithm": {"method": "awq_lite", "alpha_step": 0.25}}"#
+      .write(to: dir.appendingPathComponent("awq.json"), atomically: true, encoding: .utf8)
+    let awq = try step(["quantize", "--checkpoint", "runs/iris/fp32.safetensors", "--quant-cfg", "awq.json", "--output", "awq.safetensors"])
+    #expect(awq.contains("calibration algorithm: awq_lite {\"alphaStep\":0.25}"), "\(awq)")
+    try #"{"quant_cfg": [{"quantizer_name": "*weight_quantizer", "cfg": {"num_bits": 4, "axis": 0}}], "algorithm": "awq_lyte"}"#
+      .write(to: dir.appendingPathComponent("typo.json"), atomically: true, encoding: .utf8)
+    let typo = try ToolProcess.run(["quantize", "--checkpoint", "runs/iris/fp32.safetensors", "--quant-cfg", "typo.json", "--quiet"], in: dir)
+    #expect(typo.status == 2 && typo.stderr.contains("did you mean 'awq_lite'"), "\(typo.status): \(typo.stderr)")
   }
 
   /// The models PyTorch trained: evaluation reproduces PyTorch's accuracy and every

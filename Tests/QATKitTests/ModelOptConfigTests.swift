@@ -70,7 +70,13 @@ struct ModelOptConfigTests {
     #expect(error(#"{"quant_cfg": [{"quantizer_name": "*", "cfg": {"num_bits": [2, 1]}}]}"#).contains("needs block scales"))
     #expect(error(#"{"quant_cfg": [{"quantizer_name": "*", "cfg": {"num_bits": 8, "block_sizes": {"-1": null, "type": "dynamic"}}}]}"#).contains("per-token"))
     #expect(error(#"{"quant_cfg": {"*weight_quantizer": {"num_bits": 8}}}"#).contains("list form"))
-    #expect(error(#"{"quant_cfg": [], "algorithm": "smoothquant"}"#).contains("not available"))
+    // Plugin algorithms pass through with their options in QATKit's spelling (checked when the
+    // quantize mode builds them); ModelOpt's memory and logging knobs are dropped.
+    let awq = try ModelOptConfig(json: JSONValue(parsing:
+      #"{"quant_cfg": [], "algorithm": {"method": "awq_full", "alpha_step": 0.2, "max_co_batch_size": 512, "debug": false}}"#))
+    #expect(awq.algorithm == .calibration(CalibrationAlgorithmSpec("awq_full", options: .object(["alphaStep": .number(0.2)]))))
+    #expect(try ModelOptConfig(json: JSONValue(parsing: #"{"quant_cfg": [], "algorithm": "smoothquant"}"#)).algorithm == .calibration(.init("smoothquant")))
+    #expect(error(#"{"quant_cfg": [], "algorithm": {"method": "gptq", "block_size": 64, "blockSize": 64}}"#).contains("given twice"))
     #expect(error(#"{"quant_cfg": [{"quantizer_name": "*", "enable": true}]}"#).contains("nothing to enable"))
     #expect(error(#"{"quant_cfg": [{"quantizer_name": "*", "cfg": {"num_bits": 9}}]}"#).contains("out of range"))
   }

@@ -12,13 +12,18 @@ extension ONNXExportContext {
   /// - Throws: ``ExportError/unsupported(layer:_:)`` for dynamic or per-channel activation
   ///   ranges and block formats (NVFP4, MX), which `QuantizeLinear` cannot express.
   public func quantize(_ value: String, slot: String, of module: Module) throws -> String {
-    guard let q = module.quantizer(slot: slot), q.isEnabled else { return value }
+    guard let q = module.quantizer(slot: slot) else { return value }
     let a = q.attributes
     func fail(_ m: String) -> ExportError { .unsupported(layer: layerName, "\(slot): \(m)") }
     var x = value
+    // A disabled quantizer still applies its pre_quant_scale (AWQ on weight-only layers).
     if let pqs = (q as? TensorQuantizer)?.preQuantScale {
       let s = constant("\(slot).pre_quant_scale", floats: pqs.scalars, dims: [pqs.count])
       x = node("Mul", [x, s], shape: shape(of: value))
+    }
+    guard q.isEnabled else { return x }
+    if q.stateTensors().contains(where: { $0.0 == "_zero_point" }) {
+      throw fail("asymmetric (zero-point) activation quantizers are not written to ONNX yet; use a symmetric format")
     }
     guard !a.format.isBlockScaled else {
       throw fail("\(a.format) activations have no standard QuantizeLinear form (dynamic block scales); quantize activations with INT8 or FP8 for ONNX")
@@ -102,6 +107,7 @@ extension ONNXExportContext {
     }
     let qt: QuantizedTensor
     do { qt = try q.export(w) } catch { throw fail("cannot export codes: \(error)") }
+    if qt.isAffine { throw fail("asymmetric (zero-point) weights are not written to ONNX yet; use a symmetric format") }
     let fake = Tensor.withoutGrad { q(w) }.scalars
     let deq = qt.dequantize().scalars
     if let i = fake.indices.first(where: { fake[$0] != deq[$0] }) {

@@ -77,7 +77,7 @@ struct UnifiedExpected {
       let grid = qt.gridValues().map { Int8($0) }
       t.append((p.key("weight"), .u8, [out / 2, inF], Nibbles.packAlongRows(grid, rows: out, cols: inF)))
       f32("weight_scale", [out, inF / (p.groupSize ?? inF)], qt.amax.map { $0 / 7 })
-      f32("pre_quant_scale", [inF], [Float](repeating: 1, count: inF))
+      f32("pre_quant_scale", [inF], p.preQuantScale ?? [Float](repeating: 1, count: inF))
     case .fp8:
       t.append((p.key("weight"), .f8E4M3, w.shape, qt.codes))
       let a = qt.amax[0]

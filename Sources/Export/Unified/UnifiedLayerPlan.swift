@@ -74,7 +74,12 @@ struct UnifiedModelPlan {
     func fail(_ message: String) -> ExportError { .unsupported(layer: name, message) }
     let supported =
       "the unified checkpoint stores INT8 per-channel (W8A16 / W8A8), INT4 blocks (W4A16_AWQ), FP8 E4M3 per-tensor, NVFP4 and MXFP4 weights"
-    let pqs = (iq as? TensorQuantizer)?.preQuantScale?.scalars
+    // A disabled input quantizer may still carry a pre_quant_scale (AWQ on weight-only layers).
+    let pqs = (m.quantizer(slot: "input_quantizer") as? TensorQuantizer)?.preQuantScale?.scalars
+    let roles: [(String, (any Quantizer)?)] = [("weight", wq), ("input", iq)]
+    for (role, q) in roles where q?.stateTensors().contains(where: { $0.0 == "_zero_point" }) == true {
+      throw fail("its \(role) quantizer is asymmetric (zero points), which the unified checkpoint's algorithms do not hold; use symmetric integer or FP formats")
+    }
 
     /// The calibrated range of a static per-tensor input quantizer of `format`.
     func inputRange(_ format: QuantFormat, for algorithm: String) throws -> Float {
@@ -95,7 +100,7 @@ struct UnifiedModelPlan {
       return amax.scalars[0]
     }
     func noPreScale(_ algorithm: UnifiedAlgorithm) throws {
-      if pqs != nil { throw fail("pre_quant_scale is only written with W8A8 (SmoothQuant), not with \(algorithm.rawValue)") }
+      if pqs != nil { throw fail("pre_quant_scale is only written with W8A8 (SmoothQuant) and W4A16_AWQ (AWQ), not with \(algorithm.rawValue)") }
     }
     func needLinear(_ algorithm: UnifiedAlgorithm) throws {
       guard isLinear else {
@@ -140,7 +145,6 @@ struct UnifiedModelPlan {
       }
       algorithm = .w4a16AWQ
       groupSize = b
-      try noPreScale(algorithm)
     case .e4m3:
       guard a.granularity == .perTensor else {
         throw fail("FP8 weights are stored per-tensor (quant_algo FP8), not \(a.granularity)")
@@ -171,6 +175,6 @@ struct UnifiedModelPlan {
     }
     return UnifiedLayerPlan(
       path: path, module: m, algorithm: algorithm, groupSize: groupSize, weight: weight, weightQuantizer: wq,
-      inputAmax: inputAmax, preQuantScale: algorithm == .w8a8 ? pqs : nil)
+      inputAmax: inputAmax, preQuantScale: algorithm == .w8a8 || algorithm == .w4a16AWQ ? pqs : nil)
   }
 }

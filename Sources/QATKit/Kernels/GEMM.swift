@@ -151,6 +151,21 @@ package enum GEMM {
     }
   }
 
+  /// The build's micro-kernel on one packed `A` panel (``mr`` rows) and one packed `B` panel
+  /// (``nr`` columns) of depth `kc`: `C[tile] (=|+=) Aᵀ·B`, storing the `rows × cols` valid part.
+  /// Entry point for drivers that pack their own panels (the implicit-GEMM convolutions).
+  @inline(__always)
+  static func microKernel(
+    _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+    ldc: Int, rows: Int, cols: Int, overwrite: Bool
+  ) {
+    #if QATKIT_AVX512
+    kernel8x32(kc, a, b, c, ldc: ldc, rows: rows, cols: cols, overwrite: overwrite)
+    #else
+    kernel6x16(kc, a, b, c, ldc: ldc, rows: rows, cols: cols, overwrite: overwrite)
+    #endif
+  }
+
   /// `c += a * b` lane-wise, fused when the build targets FMA (x86-64-v3).
   @inline(__always)
   package static func multiplyAdd(_ c: inout SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) {

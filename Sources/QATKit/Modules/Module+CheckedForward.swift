@@ -40,7 +40,9 @@ package final class ForwardCheck: @unchecked Sendable {
 
   /// Whether `quantizer` is checked (enabled, or listed at creation).
   package func checks(_ quantizer: any Quantizer) -> Bool {
+    // A disabled TensorQuantizer still applies its pre_quant_scale, whose length must fit.
     quantizer.isEnabled || alsoChecked.contains(ObjectIdentifier(quantizer))
+      || (quantizer as? TensorQuantizer)?.preQuantScale != nil
   }
 
   /// Checks `shape` against the quantizer in `slot` of `module`; records a problem and returns

@@ -118,7 +118,8 @@ open class Module {
     if let quantizer { quantizerSlots.append((slot, quantizer)) }
   }
 
-  /// Applies the quantizer in `slot` to `x`, or returns `x` when the slot is empty or disabled.
+  /// Applies the quantizer in `slot` to `x`, or returns `x` when the slot is empty or disabled
+  /// (a disabled ``TensorQuantizer`` still applies its `pre_quant_scale`, as in ModelOpt).
   ///
   /// Inside ``checkedForward(_:)`` the quantizer first checks the shape of `x`
   /// (``Quantizer/validate(inputShape:)``); a shape it cannot take is recorded and `x` is
@@ -128,7 +129,7 @@ open class Module {
     if let check = ForwardCheck.current, check.checks(q), !check.admit(x.shape, to: q, module: self, slot: slot) {
       return x
     }
-    guard q.isEnabled else { return x }
+    guard q.isEnabled else { return (q as? TensorQuantizer)?.scaledInput(x) ?? x }
     return q(x)
   }
 }

@@ -23,7 +23,9 @@ extension QuantizedTensor {
 /// Writes the model in deployment form as safetensors, with ModelOpt-like names: for every
 /// quantized weight `<m>.weight` (codes), `<m>.weight_scale` (F32 `amax/maxBound` per
 /// group; NVFP4: `F8_E4M3` block scales; MX: `U8` E8M0 exponents), `<m>.weight_scale_2`
-/// (NVFP4's F32 global scale), and `<m>.input_scale` (F32 `amax/maxBound`) for calibrated
+/// (NVFP4's F32 global scale), `<m>.weight_zero_point` for asymmetric integers (their codes'
+/// dtype, one per group; `weight_scale` is then the affine scale, `x ≈ (q − zero_point) ·
+/// scale`), and `<m>.input_scale` (F32 `amax/maxBound`) for calibrated
 /// per-tensor input quantizers; every other parameter as F32. The export is verified first
 /// (see ``exportQuantized(_:)``). Metadata: `quantization` = the format of each weight.
 ///
@@ -45,6 +47,11 @@ public func writeQuantizedSafeTensors(_ model: Module, to url: URL) throws {
           shape = s
         }
         tensors.append((scale, .f32, shape, DType.f32.encode(q.scales)))
+        if q.isAffine {
+          let signed = if case .int(_, true) = q.format { true } else { false }
+          let bytes = q.zeroPoints.map { signed ? UInt8(bitPattern: Int8($0)) : UInt8($0) }
+          tensors.append((path + "_zero_point", signed ? .i8 : .u8, shape, bytes))
+        }
       case .nvfp4:
         tensors.append((scale, .f8E4M3, q.blockScaleShape, q.blockScaleCodes))
         tensors.append((path + "_scale_2", .f32, [], DType.f32.encode([q.globalScale ?? 0])))

@@ -50,7 +50,10 @@ extension ModelOptConfig {
     var options = MSECalibrator.Options()
     switch json {
     case .string(let s): method = s
-    case .object:
+    case .object(let members):
+      if case .string(let name)? = members["method"], !["max", "mse", "none"].contains(name) {
+        return .calibration(try pluginAlgorithm(name, members))
+      }
       var a = try StrictObject(json, context: context, path: "algorithm")
       try a.rejectUnknown(known: ["method", "start_multiplier", "stop_multiplier", "step_size", "distributed_sync", "moe_calib_experts_ratio"])
       method = try a.string("method") ?? "none"
@@ -77,12 +80,34 @@ extension ModelOptConfig {
     case "max": return .max
     case "mse": return .mse(options)
     case "none": return .none
-    default:
-      throw ConfigError.invalidValue(
-        context, path: "algorithm",
-        "the calibration algorithm '\(method)' is not available in QATKit; use \"max\", \"mse\" or null "
-          + "(per-quantizer calibrators \"percentile\" and \"entropy\" go in cfg.calibrator)")
+    default: return .calibration(try pluginAlgorithm(method, [:]))
     }
+  }
+
+  /// A plugin algorithm (`smoothquant`, `awq_lite`, `gptq`, ...): its options with ModelOpt's
+  /// snake_case keys in QATKit's camelCase (`alpha_step` → `alphaStep`), without the keys that
+  /// only steer ModelOpt's memory use or logging (`debug`, `max_co_batch_size`, `fused`,
+  /// `distributed_sync`, `moe_calib_experts_ratio`). Whether the name is registered and the
+  /// options fit is checked when the `quantize` mode builds the algorithm.
+  private static func pluginAlgorithm(_ method: String, _ members: [String: JSONValue]) throws -> CalibrationAlgorithmSpec {
+    guard !method.isEmpty else { throw ConfigError.invalidValue(context, path: "algorithm.method", "empty algorithm name") }
+    var options: [String: JSONValue] = [:]
+    for (key, value) in members where key != "method" {
+      if ["debug", "max_co_batch_size", "fused", "distributed_sync", "moe_calib_experts_ratio"].contains(key) { continue }
+      let camel = Self.camelCase(key)
+      guard options[camel] == nil else {
+        throw ConfigError.invalidValue(context, path: "algorithm.\(key)", "given twice (as \(key) and \(camel))")
+      }
+      options[camel] = value
+    }
+    return CalibrationAlgorithmSpec(method, options: .object(options))
+  }
+
+  /// `alpha_step` → `alphaStep`; camelCase keys stay as they are.
+  static func camelCase(_ key: String) -> String {
+    let parts = key.split(separator: "_", omittingEmptySubsequences: true)
+    guard let first = parts.first, parts.count > 1 else { return key }
+    return String(first) + parts.dropFirst().map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
   }
 
   private static func entry(_ json: JSONValue, path: String) throws -> Entry {

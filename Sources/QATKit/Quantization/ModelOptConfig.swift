@@ -25,6 +25,7 @@
 /// | `narrow_range`, `pass_through_bwd`, `enable` | `narrowRange`, `passThroughSTE`, `enable` |
 /// | `calibrator: "max"` / `"histogram"` | `max` / `entropy` (QATKit's names are accepted too) |
 /// | `algorithm: "max"` / `"mse"` (`{"method": "mse", "start_multiplier", "stop_multiplier", "step_size"}`) / `null` | calibrators `max` / `mse` (options mapped) / dynamic ranges (no calibration) |
+/// | `algorithm: "smoothquant"`, `"awq_lite"`, `"awq_clip"`, `"awq_full"`, `"gptq"` (or `{"method": ..., "alpha_step": ...}`) | ``QuantizeConfig/algorithm`` (registered by the plugins; options in either spelling, `debug` / `max_co_batch_size` / `fused` ignored) |
 /// | `parent_class: "nn.Linear"` | the rule applies to quantizers of `Linear` layers only |
 /// | `effective_bits`, `trt_high_precision_dtype` | accepted and ignored (cost model and ONNX dtype) |
 ///
@@ -33,7 +34,8 @@
 /// unknown key is an error naming its key path and the nearest valid key in either spelling.
 /// Features QATKit does not have are errors that say so: sequential quantizers (a list as
 /// `cfg`), rotation, bias, custom backends, per-token blocks (`{"-1": null}`), static NVFP4
-/// block scales, FP6, and algorithms other than max and mse (SmoothQuant, AWQ, GPTQ, ...).
+/// block scales, FP6. Algorithm names other than max and mse are checked when the `quantize`
+/// mode runs, against the registry's calibration algorithms.
 ///
 /// ModelOpt ignores rules that match nothing; here a rule that only switches quantizers off
 /// may match nothing, while a rule with a `cfg` must match a quantizer (a typo in a pattern is
@@ -61,6 +63,10 @@ public struct ModelOptConfig: Sendable, Equatable {
     case mse(MSECalibrator.Options)
     /// No calibration: ranges come from each input (ModelOpt's `null`).
     case none
+    /// A registered ``CalibrationAlgorithm`` (`smoothquant`, `awq_lite`, `awq_clip`, `awq_full`,
+    /// `gptq` from the plugins), carried into ``QuantizeConfig/algorithm``; its options are
+    /// checked when the `quantize` mode builds it.
+    case calibration(CalibrationAlgorithmSpec)
   }
 
   /// The rules, in order.
@@ -96,9 +102,9 @@ public struct ModelOptConfig: Sendable, Equatable {
     if name == "W4A8_AWQ_BETA_CFG" {
       throw ConfigError.invalidValue(
         "quantization preset", path: "",
-        "W4A8_AWQ_BETA_CFG needs a sequential weight quantizer (INT4 blocks of 128, then FP8) and the awq_lite "
-          + "algorithm, which QATKit does not have; use 'w4a8' (INT4 per-channel weights, INT8 activations) or "
-          + "'int4_weight_only' with FP8 activation rules")
+        "W4A8_AWQ_BETA_CFG needs a sequential weight quantizer (INT4 blocks of 128, then FP8), which QATKit "
+          + "does not have; use INT4_BLOCKWISE_WEIGHT_ONLY_CFG with \"algorithm\": \"awq_lite\" (AWQ plugin), 'w4a8' "
+          + "(INT4 per-channel weights, INT8 activations) or 'int4_weight_only' with FP8 activation rules")
     }
     guard let json = Self.modelOptPreset(name) else {
       let all = Self.presetNames + QuantizePreset.allCases.map(\.name)
@@ -145,6 +151,7 @@ public struct ModelOptConfig: Sendable, Equatable {
       }
       for p in paths { rules.append(.init(p, cfg: cfg, enable: e.enable, optional: true)) }
     }
+    if case .calibration(let spec) = algorithm { return QuantizeConfig(rules, algorithm: spec) }
     return QuantizeConfig(rules)
   }
 
@@ -159,6 +166,7 @@ public struct ModelOptConfig: Sendable, Equatable {
       }
     case .none:
       if a.enable, a.format.usesAmax { a.dynamic = true }
+    case .calibration: break
     }
     return a
   }

@@ -5,7 +5,7 @@ public typealias QuantizerFactory = @Sendable (QuantizerAttributes) throws -> an
 public typealias CalibratorFactory = @Sendable (JSONValue?) throws -> any Calibrator
 
 /// The named building blocks the `quantize` mode resolves: quantizer algorithms,
-/// calibrators and extra quantizable layer types. ``builtin`` has the core ones; the
+/// calibrators, calibration algorithms and extra quantizable layer types. ``builtin`` has the core ones; the
 /// registry adds plugins' entries and passes the result through
 /// ``QuantizationEnvironmentKey`` in the ``ModeContext``.
 public struct QuantizationEnvironment: Sendable {
@@ -16,16 +16,28 @@ public struct QuantizationEnvironment: Sendable {
   /// Quantizer slot names for layer types by type name (`String(describing: type)`), for
   /// layers that do not override ``Module/quantizerSlotNames`` (user or plugin layers).
   public var layerSlots: [String: [String]]
+  /// Calibration algorithms by name (`"max"`, plugins' `"awq_lite"`, `"smoothquant"`, `"gptq"`),
+  /// selected by a config's `algorithm`.
+  public var algorithms: [String: CalibrationAlgorithmFactory]
 
-  /// Creates an environment.
+  /// Creates an environment; `algorithms` always includes the built-in `"max"`.
   public init(
     quantizers: [String: QuantizerFactory], calibrators: [String: CalibratorFactory],
-    layerSlots: [String: [String]] = [:]
+    layerSlots: [String: [String]] = [:], algorithms: [String: CalibrationAlgorithmFactory] = [:]
   ) {
     self.quantizers = quantizers
     self.calibrators = calibrators
     self.layerSlots = layerSlots
+    self.algorithms = Self.builtinAlgorithms.merging(algorithms) { _, plugin in plugin }
   }
+
+  /// The built-in calibration algorithm `"max"` (plain calibration, ModelOpt's default).
+  public static let builtinAlgorithms: [String: CalibrationAlgorithmFactory] = [
+    "max": { options in
+      _ = try JSONValue.decodeOptions(options, as: NoOptions.self, context: "max algorithm options")
+      return PlainCalibration()
+    }
+  ]
 
   /// The core algorithm (`"static"`: ``TensorQuantizer``) and calibrators (`"max"`,
   /// `"percentile"`, `"mse"`, `"entropy"`).
@@ -59,6 +71,25 @@ public struct QuantizationEnvironment: Sendable {
   public func quantizerFactory(_ name: String, path: String) throws -> QuantizerFactory {
     if let f = quantizers[name] { return f }
     throw Self.unknown("algorithm", name, known: quantizers.keys.sorted(), path: path)
+  }
+
+  /// The calibration algorithm built from `spec`.
+  ///
+  /// - Throws: ``ConfigError/invalidValue(_:path:_:)`` at `algorithm.method` for an unknown name
+  ///   (listing the known names with a suggestion), or the factory's error with its key path
+  ///   under `algorithm`.
+  public func makeAlgorithm(_ spec: CalibrationAlgorithmSpec) throws -> any CalibrationAlgorithm {
+    guard let factory = algorithms[spec.method] else {
+      let known = algorithms.keys.sorted()
+      let near = known.min { editDistance($0, spec.method) < editDistance($1, spec.method) }
+      throw ConfigError.invalidValue(
+        "quantize config", path: "algorithm.method",
+        "unknown calibration algorithm '\(spec.method)'" + (near.map { " (did you mean '\($0)'?)" } ?? "")
+          + "; known: \(known.joined(separator: ", ")) (plugins add more: register QATPlugins' AWQ, SmoothQuant or GPTQ plugin, or qatkit-run --plugin)")
+    }
+    do { return try factory(spec.options) } catch let e as ConfigError {
+      throw e.prefixed("algorithm", context: "quantize config")
+    }
   }
 
   /// The calibrator factory for `name`.

@@ -14,8 +14,13 @@
 ///   {"quantizerName": "*weight_quantizer", "cfg": {"format": "int8", "axis": 0}},
 ///   {"quantizerName": "*input_quantizer", "cfg": {"format": "int8"}},
 ///   {"quantizerName": "*lm_head*", "enable": false, "optional": true},
-///   {"quantizerName": "fc1.input_quantizer", "cfg": {"format": "int8"}}]}
+///   {"quantizerName": "fc1.input_quantizer", "cfg": {"format": "int8"}}],
+///  "algorithm": {"method": "smoothquant", "alpha": 0.5}}
 /// ```
+///
+/// `algorithm` (optional, ModelOpt's key) names a ``CalibrationAlgorithm`` that calibrates the
+/// quantizers instead of plain calibration and may transform the model on the way (AWQ,
+/// SmoothQuant, GPTQ plugins); see ``CalibrationAlgorithmSpec``.
 public struct QuantizeConfig: Codable, Hashable, Sendable {
   /// One rule.
   public struct Entry: Codable, Hashable, Sendable {
@@ -59,9 +64,21 @@ public struct QuantizeConfig: Codable, Hashable, Sendable {
 
   /// The rules, in order.
   public var quantCfg: [Entry]
+  /// The calibration algorithm, or `nil` for plain calibration (each quantizer's calibrator).
+  public var algorithm: CalibrationAlgorithmSpec?
 
-  /// Creates a config from rules.
-  public init(_ rules: [Entry]) { quantCfg = rules }
+  /// Creates a config from rules and, optionally, a calibration algorithm.
+  public init(_ rules: [Entry], algorithm: CalibrationAlgorithmSpec? = nil) {
+    quantCfg = rules
+    self.algorithm = algorithm
+  }
+
+  /// A copy that calibrates with `algorithm` (`nil`: plain calibration).
+  public func with(algorithm: CalibrationAlgorithmSpec?) -> QuantizeConfig {
+    var c = self
+    c.algorithm = algorithm
+    return c
+  }
 
   /// Decodes JSON strictly (unknown keys are errors naming their key path).
   ///

@@ -46,6 +46,8 @@ public enum QuantizeMode: Mode {
   /// The mode's metadata.
   package struct Metadata: Codable, Equatable {
     package var quantizers: [String: Record]
+    /// The calibration algorithm's report (informational; restore does not read it).
+    package var algorithm: JSONValue?
   }
 
   /// Checks `config` against `model` with the built-in slot table (names of algorithms and
@@ -162,24 +164,47 @@ public enum QuantizeMode: Mode {
     }
     let needLoop = built.filter { $0.2 != nil && $0.0.parameter == nil }.map(\.0.path)
     if !needLoop.isEmpty, context.forwardLoop == nil { throw QuantizerError.missingForwardLoop(paths: needLoop) }
+    let algorithm = try config.algorithm.map { try env.makeAlgorithm($0) }
+    if let algorithm, !(algorithm is PlainCalibration), context.forwardLoop == nil {
+      throw QuantizerError.calibrationFailed(
+        path: "algorithm", "'\(config.algorithm!.method)' needs calibration data: pass a forward loop running the model over a few batches")
+    }
 
     let previous = built.map { ($0.0.module, $0.0.slot, $0.0.module.quantizer(slot: $0.0.slot)) }
     for (p, q, _) in built { p.module.setQuantizer(q, slot: p.slot) }
+    let loop = context.forwardLoop, communicator = context[CommunicatorKey.self]
+    var report: JSONValue?
+    var installed: [String: (Module, String)] = [:]
     do {
-      try calibrate(model, built, loop: context.forwardLoop, communicator: context[CommunicatorKey.self])
+      if let algorithm {
+        let session = CalibrationSession(
+          model: model, forwardLoop: loop, communicator: communicator,
+          quantizers: built.map { .init(path: $0.0.path, module: $0.0.module, slot: $0.0.slot, quantizer: $0.1, parameter: $0.0.parameter) }
+        ) { weights, activations in
+          try calibrate(model, built, loop: loop, communicator: communicator, weights: weights, activations: activations)
+        }
+        defer { installed = session.installed }
+        report = try algorithm.run(session)
+      } else {
+        try calibrate(model, built, loop: loop, communicator: communicator)
+      }
     } catch {
       for (m, s, q) in previous { m.setQuantizer(q, slot: s) }
+      for (m, s) in installed.values { m.setQuantizer(nil, slot: s) }
       throw error
     }
-    return (model, try metadata(for: model, paths: built.map(\.0.path)))
+    let paths = built.map(\.0.path) + installed.keys.sorted()
+    var meta = try metadata(for: model, paths: paths).decode(Metadata.self, context: "quantize metadata")
+    meta.algorithm = report
+    return (model, try JSONValue.encoding(meta))
   }
 
   private static func calibrate(
     _ model: Module, _ built: [(Planned, any Quantizer, (any Calibrator)?)], loop: ((Module) throws -> Void)?,
-    communicator: (any Communicator)?
+    communicator: (any Communicator)?, weights doWeights: Bool = true, activations doActivations: Bool = true
   ) throws {
-    let weights = built.filter { $0.2 != nil && $0.0.parameter != nil }
-    let activations = built.filter { $0.2 != nil && $0.0.parameter == nil }
+    let weights = built.filter { doWeights && $0.2 != nil && $0.0.parameter != nil }
+    let activations = built.filter { doActivations && $0.2 != nil && $0.0.parameter == nil }
     for (p, q, cal) in weights {
       q.beginCalibration(cal!)
       _ = Tensor.withoutGrad { q(p.parameter!) }
@@ -384,7 +409,9 @@ public enum QuantizeMode: Mode {
   /// Re-records attributes and state shapes of the mode's quantizers.
   public static func updateForSave(_ model: Module, config: QuantizeConfig, metadata: inout JSONValue) throws {
     let meta = try metadata.decode(Metadata.self, context: "quantize metadata")
-    metadata = try self.metadata(for: model, paths: Array(meta.quantizers.keys))
+    var fresh = try self.metadata(for: model, paths: Array(meta.quantizers.keys)).decode(Metadata.self, context: "quantize metadata")
+    fresh.algorithm = meta.algorithm
+    metadata = try JSONValue.encoding(fresh)
   }
 
   /// `"a.b.weight_quantizer"` → `("a.b", "weight_quantizer")`.

@@ -5,7 +5,8 @@
 /// nibble (ModelOpt's packing); FP8 one E4M3 / E5M2 byte each. ``dequantize()`` reproduces
 /// the quantizer's fake-quantized tensor exactly (up to the sign of zero): it evaluates the
 /// same arithmetic (`q / (maxBound/amax)` for integers, `v · fp32(1/scale)` for FP8,
-/// `m · (e4m3 · globalScale)` for NVFP4, `v · 2^e` for MX).
+/// `m · (e4m3 · globalScale)` for NVFP4, `v · 2^e` for MX; `(q − zeroPoint) · scale` for
+/// asymmetric integers, see ``isAffine``).
 public struct QuantizedTensor: Sendable, Equatable {
   /// The element format.
   public let format: QuantFormat
@@ -24,12 +25,20 @@ public struct QuantizedTensor: Sendable, Equatable {
   /// NVFP4: E4M3 block-scale codes; MX: E8M0 exponent codes (`e + 127`); else empty. Shape
   /// ``blockScaleShape``.
   public let blockScaleCodes: [UInt8]
+  /// Asymmetric (affine) integers: the scale of every group, `x ≈ (q − zeroPoint) · scale`
+  /// (shape ``amaxShape``; ``amax`` is then empty). Empty for symmetric formats.
+  public let affineScales: [Float]
+  /// Asymmetric integers: the zero point of every group, an integer of the code range
+  /// (shape ``amaxShape``). Empty for symmetric formats.
+  public let zeroPoints: [Float]
 
-  /// Creates a quantized tensor (normally through ``Quantizer/export(_:)``).
+  /// Creates a quantized tensor (normally through ``Quantizer/export(_:)``); `affineScales`
+  /// and `zeroPoints` (both or neither) make it an asymmetric integer tensor.
   public init(
     format: QuantFormat, narrowRange: Bool, shape: [Int], granularity: QuantGranularity, codes: [UInt8],
-    amax: [Float], amaxShape: [Int], blockScaleCodes: [UInt8]
+    amax: [Float], amaxShape: [Int], blockScaleCodes: [UInt8], affineScales: [Float] = [], zeroPoints: [Float] = []
   ) {
+    precondition(affineScales.count == zeroPoints.count, "QuantizedTensor: \(affineScales.count) scales, \(zeroPoints.count) zero points")
     self.format = format
     self.narrowRange = narrowRange
     self.shape = shape
@@ -38,7 +47,12 @@ public struct QuantizedTensor: Sendable, Equatable {
     self.amax = amax
     self.amaxShape = amaxShape
     self.blockScaleCodes = blockScaleCodes
+    self.affineScales = affineScales
+    self.zeroPoints = zeroPoints
   }
+
+  /// Whether the codes are asymmetric integers with zero points.
+  public var isAffine: Bool { !zeroPoints.isEmpty }
 
   /// Number of elements.
   public var count: Int { shape.reduce(1, *) }
@@ -57,6 +71,7 @@ public struct QuantizedTensor: Sendable, Equatable {
   /// ModelOpt's `weight_scale`: `amax / maxBound` per group (INT, FP8); NVFP4's decoded E4M3
   /// block scales; MX's `2^e` block scales.
   public var scales: [Float] {
+    if isAffine { return affineScales }
     switch format {
     case .int, .e4m3, .e5m2: return amax.map { $0 / format.maxBound }
     case .nvfp4: return blockScaleCodes.map { Minifloat.decode(UInt32($0), Minifloat.e4m3fn) }
@@ -92,6 +107,17 @@ public struct QuantizedTensor: Sendable, Equatable {
   /// The dequantized tensor (equal to the quantizer's fake-quantized output).
   public func dequantize() -> Tensor {
     let grid = gridValues()
+    if isAffine {
+      // `(q − zeroPoint) · scale`, the arithmetic of `torch.fake_quantize_*_affine`.
+      let layout = GroupLayout(granularity, shape: shape)
+      var out = [Float](repeating: 0, count: grid.count)
+      var groups = layout.groups.makeIterator()
+      for i in grid.indices {
+        let g = groups.next()!
+        out[i] = (grid[i] - zeroPoints[g]) * affineScales[g]
+      }
+      return Tensor(shape: shape, storage: out)
+    }
     let layout = GroupLayout(amaxLayoutGranularity, shape: shape)
     let factors: [Float]
     var block: Int? = nil

@@ -11,8 +11,10 @@
 /// - NVFP4's `_amax` is the per-tensor (global) range; its block scales come from each input.
 ///   MX formats have no `_amax`.
 /// - An optional ``preQuantScale`` (ModelOpt's `_pre_quant_scale`, from SmoothQuant / AWQ)
-///   multiplies the input along its last axis before it is observed or quantized. Unlike
-///   ModelOpt it applies only while the quantizer is enabled (a disabled slot is the identity).
+///   multiplies the input along its last axis before it is observed or quantized. As in
+///   ModelOpt it applies whether or not the quantizer is enabled: a disabled quantizer with a
+///   `pre_quant_scale` (what AWQ leaves on the inputs of weight-only layers whose scale cannot
+///   fold into the layer before) scales and does not quantize; without one it is the identity.
 public final class TensorQuantizer: Quantizer {
   /// The attributes.
   public let attributes: QuantizerAttributes
@@ -62,6 +64,10 @@ public final class TensorQuantizer: Quantizer {
     guard amaxGranularity != nil else { throw QuantizerError.stateMismatch("\(attributes.format) has no range") }
     amax = value.detach()
   }
+
+  /// Forgets the calibrated range (ModelOpt's `reset_amax`): until it is calibrated or set
+  /// again, a static quantizer uses the range of each input.
+  public func resetRange() { amax = nil }
 
   /// Sets (or clears) the pre-quantization scale: one positive finite factor per element of
   /// the input's last axis (ModelOpt's `_pre_quant_scale`; importers of SmoothQuant / AWQ
@@ -248,8 +254,8 @@ public final class TensorQuantizer: Quantizer {
 
   /// Fake-quantizes `x` (or observes it while calibrating), recording the STE backward.
   public func callAsFunction(_ input: Tensor) -> Tensor {
-    guard isEnabled else { return input }
     let x = scaledInput(input)
+    guard isEnabled else { return x }
     if let calibrator {
       let l = layout(for: x.shape)
       calibrator.collect(l.batch(x.storage))

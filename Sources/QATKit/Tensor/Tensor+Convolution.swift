@@ -1,116 +1,151 @@
 extension Tensor {
   /// 2-D convolution of `self [N, C, H, W]` with `weight [O, C, kh, kw]` (NCHW, cross-
   /// correlation as in PyTorch), optional `bias [O]`, equal stride and zero padding on both axes.
+  ///
+  /// Runs as a packed GEMM that reads its patches straight from the image (no im2col matrix);
+  /// the input and weight gradients are GEMMs of the same kind (see `ConvGEMM`).
   public func conv2d(_ weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) -> Tensor {
     precondition(rank == 4 && weight.rank == 4, "conv2d: input \(shape) and weight \(weight.shape) must be rank 4")
-    let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
-    let (o, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
-    precondition(weight.shape[1] == c, "conv2d: input has \(c) channels, weight expects \(weight.shape[1])")
+    precondition(weight.shape[1] == shape[1], "conv2d: input has \(shape[1]) channels, weight expects \(weight.shape[1])")
     precondition(stride >= 1 && padding >= 0, "conv2d: stride \(stride), padding \(padding)")
-    let ho = (h + 2 * padding - kh) / stride + 1, wo = (w + 2 * padding - kw) / stride + 1
-    precondition(ho > 0 && wo > 0, "conv2d: kernel \(kh)x\(kw) larger than padded input \(h)x\(w)")
-    let cols = im2col(kh: kh, kw: kw, stride: stride, padding: padding, ho: ho, wo: wo)  // [N, L, C·kh·kw]
-    var y = Tensor.matmul(cols, transposed: weight.reshapedUnchecked([o, c * kh * kw]))  // [N, L, O]
-    if let bias { y = y + bias }
-    return y.transposed(1, 2).reshapedUnchecked([n, o, ho, wo])
-  }
-
-  /// Unfolds patches: `[N, C, H, W]` → `[N, Ho·Wo, C·kh·kw]`; the backward folds them back.
-  private func im2col(kh: Int, kw: Int, stride: Int, padding: Int, ho: Int, wo: Int) -> Tensor {
-    let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
-    let l = ho * wo, ckk = c * kh * kw
-    // index map: for each (patch position, column) the source offset within one image, or -1.
-    var src = [Int](repeating: -1, count: l * ckk)
-    for oy in 0..<ho {
-      for ox in 0..<wo {
-        let row = (oy * wo + ox) * ckk
-        for ci in 0..<c {
-          for ky in 0..<kh {
-            let iy = oy * stride + ky - padding
-            guard iy >= 0 && iy < h else { continue }
-            for kx in 0..<kw {
-              let ix = ox * stride + kx - padding
-              guard ix >= 0 && ix < w else { continue }
-              src[row + (ci * kh + ky) * kw + kx] = (ci * h + iy) * w + ix
+    let (h, w, kh, kw) = (shape[2], shape[3], weight.shape[2], weight.shape[3])
+    precondition(
+      h + 2 * padding >= kh && w + 2 * padding >= kw, "conv2d: kernel \(kh)x\(kw) larger than padded input \(h)x\(w)")
+    if let bias {
+      precondition(bias.shape == [weight.shape[0]], "conv2d: bias \(bias.shape) for \(weight.shape[0]) output channels")
+    }
+    let g = ConvGeometry(input: shape, weight: weight.shape, stride: stride, padding: padding)
+    let x = self
+    let y = [Float](unsafeUninitializedCapacity: g.outputShape.reduce(1, *)) { out, initialized in
+      initialized = out.count
+      guard let o = out.baseAddress else { return }
+      x.storage.withUnsafeBufferPointer { px in
+        weight.storage.withUnsafeBufferPointer { pw in
+          if let bias {
+            bias.storage.withUnsafeBufferPointer { pb in
+              ConvGEMM.forward(base(px), weight: base(pw), bias: pb.baseAddress, o, geometry: g)
             }
+          } else {
+            ConvGEMM.forward(base(px), weight: base(pw), bias: nil, o, geometry: g)
           }
         }
       }
     }
-    let image = c * h * w
-    var out = [Float](repeating: 0, count: n * l * ckk)
-    storage.withUnsafeBufferPointer { p in
-      for b in 0..<n {
-        let base = b * image, ob = b * l * ckk
-        for j in 0..<(l * ckk) where src[j] >= 0 { out[ob + j] = p[base + src[j]] }
+    var inputs = [x, weight]
+    if let bias { inputs.append(bias) }
+    return Tensor(shape: g.outputShape, storage: y).recording("conv2d", inputs: inputs) { gy in
+      var grads: [Tensor?] = [nil, nil]
+      gy.storage.withUnsafeBufferPointer { pg in
+        if x.requiresGrad {
+          grads[0] = Tensor(shape: x.shape, storage: [Float](unsafeUninitializedCapacity: x.count) { out, n in
+            weight.storage.withUnsafeBufferPointer { pw in
+              if let o = out.baseAddress { ConvGEMM.inputGradient(base(pg), weight: base(pw), o, geometry: g) }
+            }
+            n = out.count
+          })
+        }
+        // The bias gradient comes out of the weight gradient's pass over dY when both are needed.
+        let biasCount = bias?.requiresGrad == true ? g.outChannels : 0
+        var db = [Float](unsafeUninitializedCapacity: biasCount) { _, n in n = biasCount }
+        if weight.requiresGrad {
+          grads[1] = Tensor(shape: weight.shape, storage: [Float](unsafeUninitializedCapacity: weight.count) { out, n in
+            x.storage.withUnsafeBufferPointer { px in
+              db.withUnsafeMutableBufferPointer { pdb in
+                if let o = out.baseAddress {
+                  ConvGEMM.weightGradient(
+                    base(pg), input: base(px), o, bias: biasCount > 0 ? pdb.baseAddress : nil, geometry: g)
+                }
+              }
+            }
+            n = out.count
+          })
+        } else if biasCount > 0 {
+          db.withUnsafeMutableBufferPointer { pdb in ConvGEMM.biasGradient(base(pg), pdb.baseAddress!, geometry: g) }
+        }
+        if let bias { grads.append(biasCount > 0 ? Tensor(shape: bias.shape, storage: db) : nil) }
       }
-    }
-    let x = self
-    return Tensor(shape: [n, l, ckk], storage: out).recording("im2col", inputs: [x]) { g in
-      var gx = [Float](repeating: 0, count: x.count)
-      for b in 0..<n {
-        let base = b * image, ob = b * l * ckk
-        for j in 0..<(l * ckk) where src[j] >= 0 { gx[base + src[j]] += g.storage[ob + j] }
-      }
-      return [Tensor(shape: x.shape, storage: gx)]
+      return grads
     }
   }
 
   /// Max pooling over `kernel × kernel` windows of `[N, C, H, W]` (stride defaults to kernel).
+  /// The first maximum of a window (in scan order) takes the gradient; NaN is skipped.
   public func maxPool2d(kernel: Int, stride: Int? = nil) -> Tensor {
-    pool(kernel: kernel, stride: stride ?? kernel, max: true)
+    maxPool(kernel: kernel, stride: stride, relu: false)
   }
 
-  /// Average pooling over `kernel × kernel` windows of `[N, C, H, W]` (stride defaults to kernel).
-  public func avgPool2d(kernel: Int, stride: Int? = nil) -> Tensor {
-    pool(kernel: kernel, stride: stride ?? kernel, max: false)
+  /// `relu().maxPool2d(kernel:stride:)` in one pass: ReLU commutes with the maximum, so the
+  /// window maxima are taken first and only they go through the ReLU (no ReLU pass over the
+  /// larger input, forward or backward). Values equal `relu().maxPool2d()` (a non-positive
+  /// window gives `+0.0`) and so do gradients, for finite inputs.
+  public func reluMaxPool2d(kernel: Int, stride: Int? = nil) -> Tensor {
+    maxPool(kernel: kernel, stride: stride, relu: true)
   }
 
-  private func pool(kernel k: Int, stride s: Int, max useMax: Bool) -> Tensor {
-    precondition(rank == 4, "pool2d: input must be [N, C, H, W], got \(shape)")
-    let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
-    precondition(k >= 1 && s >= 1 && k <= h && k <= w, "pool2d: kernel \(k) stride \(s) on \(h)x\(w)")
-    let ho = (h - k) / s + 1, wo = (w - k) / s + 1
-    var out = [Float](repeating: 0, count: n * c * ho * wo)
-    var arg = [Int](repeating: 0, count: useMax ? out.count : 0)
-    let inv = 1 / Float(k * k)
-    storage.withUnsafeBufferPointer { p in
-      for plane in 0..<(n * c) {
-        let ib = plane * h * w, ob = plane * ho * wo
-        for oy in 0..<ho {
-          for ox in 0..<wo {
-            var best = -Float.infinity, bi = ib + oy * s * w + ox * s, acc: Float = 0
-            for ky in 0..<k {
-              for kx in 0..<k {
-                let idx = ib + (oy * s + ky) * w + ox * s + kx
-                let v = p[idx]
-                if v > best { best = v; bi = idx }
-                acc += v
-              }
-            }
-            let o = ob + oy * wo + ox
-            if useMax { out[o] = best; arg[o] = bi } else { out[o] = acc * inv }
-          }
+  private func maxPool(kernel: Int, stride: Int?, relu: Bool) -> Tensor {
+    let g = poolGeometry(kernel: kernel, stride: stride ?? kernel)
+    guard kernel <= 255 else {
+      return relu ? self.relu().maxPool2dReference(kernel: kernel, stride: stride)
+        : maxPool2dReference(kernel: kernel, stride: stride)
+    }
+    let outShape = [shape[0], shape[1], g.ho, g.wo]
+    let n = outShape.reduce(1, *)
+    var index = [UInt16](unsafeUninitializedCapacity: n) { _, c in c = n }
+    let y = [Float](unsafeUninitializedCapacity: n) { out, c in
+      storage.withUnsafeBufferPointer { px in
+        index.withUnsafeMutableBufferPointer { pi in
+          if let o = out.baseAddress, let i = pi.baseAddress { Pool2dKernels.maxForward(base(px), o, index: i, g, relu: relu) }
         }
       }
+      c = n
     }
     let x = self
-    return Tensor(shape: [n, c, ho, wo], storage: out).recording(useMax ? "maxPool2d" : "avgPool2d", inputs: [x]) { g in
-      var gx = [Float](repeating: 0, count: x.count)
-      if useMax {
-        for (o, src) in arg.enumerated() { gx[src] += g.storage[o] }
-      } else {
-        for plane in 0..<(n * c) {
-          let ib = plane * h * w, ob = plane * ho * wo
-          for oy in 0..<ho {
-            for ox in 0..<wo {
-              let gv = g.storage[ob + oy * wo + ox] * inv
-              for ky in 0..<k { for kx in 0..<k { gx[ib + (oy * s + ky) * w + ox * s + kx] += gv } }
-            }
+    return Tensor(shape: outShape, storage: y).recording(relu ? "reluMaxPool2d" : "maxPool2d", inputs: [x]) { gy in
+      let gx = [Float](unsafeUninitializedCapacity: x.count) { out, c in
+        gy.storage.withUnsafeBufferPointer { pg in
+          index.withUnsafeBufferPointer { pi in
+            if let o = out.baseAddress, let i = pi.baseAddress { Pool2dKernels.maxBackward(base(pg), index: i, o, g) }
           }
         }
+        c = x.count
       }
       return [Tensor(shape: x.shape, storage: gx)]
     }
   }
+
+  /// Average pooling over `kernel × kernel` windows of `[N, C, H, W]` (stride defaults to kernel).
+  public func avgPool2d(kernel: Int, stride: Int? = nil) -> Tensor {
+    let g = poolGeometry(kernel: kernel, stride: stride ?? kernel)
+    let outShape = [shape[0], shape[1], g.ho, g.wo]
+    let n = outShape.reduce(1, *)
+    let y = [Float](unsafeUninitializedCapacity: n) { out, c in
+      storage.withUnsafeBufferPointer { px in
+        if let o = out.baseAddress { Pool2dKernels.avgForward(base(px), o, g) }
+      }
+      c = n
+    }
+    let x = self
+    return Tensor(shape: outShape, storage: y).recording("avgPool2d", inputs: [x]) { gy in
+      let gx = [Float](unsafeUninitializedCapacity: x.count) { out, c in
+        gy.storage.withUnsafeBufferPointer { pg in
+          if let o = out.baseAddress { Pool2dKernels.avgBackward(base(pg), o, g) }
+        }
+        c = x.count
+      }
+      return [Tensor(shape: x.shape, storage: gx)]
+    }
+  }
+
+  private func poolGeometry(kernel k: Int, stride s: Int) -> Pool2dGeometry {
+    precondition(rank == 4, "pool2d: input must be [N, C, H, W], got \(shape)")
+    let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+    precondition(k >= 1 && s >= 1 && k <= h && k <= w, "pool2d: kernel \(k) stride \(s) on \(h)x\(w)")
+    return Pool2dGeometry(planes: n * c, h: h, w: w, k: k, s: s)
+  }
+}
+
+/// The base address of a buffer that the kernel only reads when it is non-empty.
+@inline(__always)
+private func base(_ p: UnsafeBufferPointer<Float>) -> UnsafePointer<Float> {
+  p.baseAddress ?? UnsafePointer(bitPattern: MemoryLayout<Float>.alignment)!
 }

@@ -48,12 +48,17 @@ extension Tensor {
   /// Elementwise rectified linear unit; the gradient at 0 is 0.
   ///
   /// The backward is one fused pass, `x > 0 ? g : 0` (PyTorch's `threshold_backward`: masked
-  /// lanes are `+0.0` even for an infinite or NaN `g`).
+  /// lanes are `+0.0` even for an infinite or NaN `g`). Both passes split large tensors across
+  /// cores.
   public func relu() -> Tensor {
     let n = count
     let out = [Float](unsafeUninitializedCapacity: n) { o, initialized in
       storage.withUnsafeBufferPointer { p in
-        if let P = p.baseAddress, let O = o.baseAddress { Elementwise.vs(MaxKernel.self, P, 0, O, n) }
+        if let P = p.baseAddress, let O = o.baseAddress {
+          parallelChunks(total: n, grain: kernelGrain) { r in
+            Elementwise.vs(MaxKernel.self, P + r.lowerBound, 0, O + r.lowerBound, r.count)
+          }
+        }
       }
       initialized = n
     }
@@ -62,7 +67,19 @@ extension Tensor {
       let gi = [Float](unsafeUninitializedCapacity: n) { o, initialized in
         g.storage.withUnsafeBufferPointer { gp in
           x.storage.withUnsafeBufferPointer { xp in
-            for i in 0..<n { o[i] = xp[i] > 0 ? gp[i] : 0 }
+            guard let O = o.baseAddress, let G = gp.baseAddress, let X = xp.baseAddress else { return }
+            parallelChunks(total: n, grain: kernelGrain) { r in
+              var i = r.lowerBound
+              let zero = SIMD16<Float>()
+              while i &+ 16 <= r.upperBound {
+                storeVector(zero.replacing(with: loadVector(G + i), where: loadVector(X + i) .> zero), O + i)
+                i &+= 16
+              }
+              while i < r.upperBound {
+                O[i] = X[i] > 0 ? G[i] : 0
+                i &+= 1
+              }
+            }
           }
         }
         initialized = n

@@ -8,7 +8,7 @@ import QATRegistry
 /// line accepts: quantization presets, architecture-file layer types, export formats.
 struct ListCommand: Command {
   static let name = "list"
-  static let abstract = "list modes, quantizers, calibrators, criteria, balancers, presets and layer types"
+  static let abstract = "list modes, quantizers, calibrators, calibration algorithms, criteria, balancers, presets and layer types"
   static let usage = ["list"]
 
   init(_ arguments: ParsedArguments) throws {}

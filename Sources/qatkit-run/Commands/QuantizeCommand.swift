@@ -16,7 +16,10 @@ struct QuantizeCommand: Command {
     num_bits, axis, block_sizes, enable; algorithm), QATKit's, or a preset name
     (INT8_DEFAULT_CFG, INT8_WEIGHT_ONLY_CFG, INT4_BLOCKWISE_WEIGHT_ONLY_CFG, FP8_DEFAULT_CFG,
     NVFP4_DEFAULT_CFG, MXFP4_DEFAULT_CFG, MXFP8_DEFAULT_CFG, or int8, w4a8, ...). Without it,
-    W<weight-bits> per-channel weights and A<act-bits> per-tensor activations.
+    W<weight-bits> per-channel weights and A<act-bits> per-tensor activations. The config's
+    "algorithm" may name a calibration algorithm plugin: "smoothquant", "awq_lite", "awq_clip",
+    "awq_full", "gptq" (options as in ModelOpt, e.g. {"method": "awq_lite", "alpha_step": 0.1});
+    its results are saved in the checkpoint (see 'qatkit-run list').
     --learned-ranges makes the activation ranges trainable (LSQ, MSE-initialized) for qat.
 
     Example: qatkit-run quantize --checkpoint runs/iris/fp32.safetensors --quant-cfg INT8_DEFAULT_CFG
@@ -62,6 +65,7 @@ struct QuantizeCommand: Command {
     let acc = try Stages.accuracy(model, on: data.test)
     Console.result(data.summary)
     Console.result("\(recipe.title), \(recipe.ranges): FP32 test accuracy \(pct(fp32Accuracy)) → PTQ \(pct(acc)) (\(secs(t)))")
+    if let spec = config.algorithm { Console.result("calibration algorithm: \(spec) (recorded with the quantize mode)") }
     Console.result(model.quantizerSummary())
     Console.result("checkpoint: \(file.path)")
     try SingleStage.writeJSON(

@@ -209,6 +209,7 @@ struct RecipeFile {
     case .none: return "dynamic"
     case .mse: return "mse, frozen"
     case .max: return "\(calibrator ?? "max"), frozen"
+    case .calibration(let spec): return "\(spec.method), frozen"
     }
   }
 

@@ -26,14 +26,28 @@ package protocol BlockScaleRule: Sendable {
 ///
 /// `x.count` must be a multiple of `blockSize` (callers validate the layout); `out` may be the
 /// same buffer as `x`.
+///
+/// Outputs of at least `streamingThreshold` bytes are written with streaming stores
+/// (``StreamingStores``): each group's elements go to an aligned staging buffer in L1 first and
+/// are streamed out from there (the output's alignment need not match the blocks').
 package func runBlockKernel<R: BlockScaleRule>(
-  _ rule: R, _ x: UnsafeBufferPointer<Float>, _ out: UnsafeMutableBufferPointer<Float>, blockSize: Int
+  _ rule: R, _ x: UnsafeBufferPointer<Float>, _ out: UnsafeMutableBufferPointer<Float>, blockSize: Int,
+  streamingThreshold: Int = StreamingStores.threshold
 ) {
   let n = x.count
   guard n > 0, blockSize > 0, let xb = x.baseAddress, let ob = out.baseAddress else { return }
   let blocks = n / blockSize
   let xs = SendableBox(xb), os = SendableBox(ob)
+  let streaming = n &* 4 >= streamingThreshold
   parallelChunks(total: blocks, grain: max(blockGroup, kernelGrain / blockSize)) { r in
+    let stage = streaming ? UnsafeMutableRawPointer.allocate(byteCount: blockGroup &* blockSize &* 4, alignment: 64) : nil
+    defer {
+      if let stage {
+        stage.deallocate()
+        streamFence()
+      }
+    }
+    let staged = stage?.bindMemory(to: Float.self, capacity: blockGroup &* blockSize)
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 &* blockGroup) { scratch in
       let pa = scratch.baseAddress!, pb = pa + blockGroup, pc = pb + blockGroup, pm = pc + blockGroup
       var g0 = r.lowerBound
@@ -67,11 +81,22 @@ package func runBlockKernel<R: BlockScaleRule>(
           pc[j] = c
           j &+= 1
         }
-        // Phase 2: the elements, from L1.
+        // Phase 2: the elements, from L1 (into the staging buffer when streaming), while the next
+        // group's lines are prefetched: phase 1 of that group then finds them in L2 instead of
+        // waiting for memory with the arithmetic units idle.
         let k = rule.kernel
+        let nextEnd = min(r.upperBound, g0 &+ count &+ blockGroup)
         for j in 0..<count {
+          let ahead = g0 &+ count &+ j
+          if ahead < nextEnd {
+            var line = 0
+            while line < blockSize {
+              prefetchLine(xs.value + (ahead &* blockSize &+ line))
+              line &+= 16
+            }
+          }
           let lo = (g0 &+ j) &* blockSize
-          let src = xs.value + lo, dst = os.value + lo
+          let src = xs.value + lo, dst = staged.map { $0 + j &* blockSize } ?? os.value + lo
           let va = SIMD16<Float>(repeating: pa[j]), vb = SIMD16<Float>(repeating: pb[j])
           let vc = SIMD16<Float>(repeating: pc[j])
           var i = 0
@@ -84,9 +109,30 @@ package func runBlockKernel<R: BlockScaleRule>(
             storePartial(k.apply(loadPartial(src + i, rest), va, vb, vc), dst + i, rest)
           }
         }
+        if let staged { streamCopy(staged, to: os.value + g0 &* blockSize, count &* blockSize) }
         g0 &+= count
       }
     }
+  }
+}
+
+/// Copies `n` floats to `dst` with streaming stores from its first 64-byte boundary on (normal
+/// stores before it and for the last partial line).
+@inline(__always)
+private func streamCopy(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, _ n: Int) {
+  let head = min(n, elementsToLineBoundary(dst))
+  var i = 0
+  while i < head {
+    dst[i] = src[i]
+    i &+= 1
+  }
+  while i &+ 16 <= n {
+    streamVector(loadVector(src + i), dst + i)
+    i &+= 16
+  }
+  while i < n {
+    dst[i] = src[i]
+    i &+= 1
   }
 }
 

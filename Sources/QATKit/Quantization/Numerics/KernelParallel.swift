@@ -105,10 +105,30 @@ package struct LaneParams: Sendable {
 @inline(__always)
 private func runSpan<K: LaneKernel>(
   _ k: K, _ x: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<UInt8>?,
-  _ n: Int, _ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>
+  _ n: Int, _ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>, streaming: Bool
 ) {
   var i = 0
-  if let m {
+  if streaming {
+    // Normal stores up to the output's first 64-byte boundary, then streaming stores (the mask
+    // too when its position is 16-byte aligned there).
+    let head = min(n, elementsToLineBoundary(o))
+    if head > 0 { runPartial(k, x, o, m, head, a, b, c) }
+    i = head
+    let streamMasks = m.map { Int(bitPattern: $0 + head) & 15 == 0 } ?? false
+    if let m {
+      while i &+ 16 <= n {
+        let v = loadVector(x + i)
+        streamVector(k.apply(v, a, b, c), o + i)
+        if streamMasks { streamMask(k.keep(v, a, b, c), m + i) } else { storeMask(k.keep(v, a, b, c), m + i) }
+        i &+= 16
+      }
+    } else {
+      while i &+ 16 <= n {
+        streamVector(k.apply(loadVector(x + i), a, b, c), o + i)
+        i &+= 16
+      }
+    }
+  } else if let m {
     while i &+ 16 <= n {
       let v = loadVector(x + i)
       storeVector(k.apply(v, a, b, c), o + i)
@@ -121,12 +141,18 @@ private func runSpan<K: LaneKernel>(
       i &+= 16
     }
   }
-  if i < n {
-    let rest = n &- i
-    let v = loadPartial(x + i, rest)
-    storePartial(k.apply(v, a, b, c), o + i, rest)
-    if let m { storePartialMask(k.keep(v, a, b, c), m + i, rest) }
-  }
+  if i < n { runPartial(k, x + i, o + i, m.map { $0 + i }, n &- i, a, b, c) }
+}
+
+/// Fewer than 16 elements, through partial vectors.
+@inline(__always)
+private func runPartial<K: LaneKernel>(
+  _ k: K, _ x: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<UInt8>?,
+  _ n: Int, _ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>
+) {
+  let v = loadPartial(x, n)
+  storePartial(k.apply(v, a, b, c), o, n)
+  if let m { storePartialMask(k.keep(v, a, b, c), m, n) }
 }
 
 @inline(__always)
@@ -153,12 +179,17 @@ private func runLanesRow<K: LaneKernel>(
 
 /// Runs a ``LaneKernel`` over a whole buffer in one sweep (output and optional STE mask written
 /// together), splitting large buffers across cores. `out` may be the same buffer as `x`.
+///
+/// Outputs of at least `streamingThreshold` bytes are written with streaming stores
+/// (``StreamingStores``); the values are the same either way.
 package func runLaneKernel<K: LaneKernel>(
   _ k: K, _ x: UnsafeBufferPointer<Float>, _ out: UnsafeMutableBufferPointer<Float>,
-  mask: UnsafeMutableBufferPointer<UInt8>?, layout: ParamLayout, params: LaneParams
+  mask: UnsafeMutableBufferPointer<UInt8>?, layout: ParamLayout, params: LaneParams,
+  streamingThreshold: Int = StreamingStores.threshold
 ) {
   let n = layout.count
   guard n > 0, let xb = x.baseAddress, let ob = out.baseAddress else { return }
+  let streaming = n &* 4 >= streamingThreshold
   let xs = SendableBox(xb), os = SendableBox(ob), ms = SendableBox(mask?.baseAddress)
   let pcount = layout.paramCount
   params.values.withUnsafeBufferPointer { pv in
@@ -169,7 +200,12 @@ package func runLaneKernel<K: LaneKernel>(
       let c = SIMD16<Float>(repeating: pv[2])
       parallelChunks(total: n, grain: kernelGrain) { r in
         let lo = r.lowerBound
-        runSpan(k, xs.value + lo, os.value + lo, ms.value.map { $0 + lo }, r.count, a, b, c)
+        if streaming {
+          runSpan(k, xs.value + lo, os.value + lo, ms.value.map { $0 + lo }, r.count, a, b, c, streaming: true)
+          streamFence()
+        } else {
+          runSpan(k, xs.value + lo, os.value + lo, ms.value.map { $0 + lo }, r.count, a, b, c, streaming: false)
+        }
       }
     case .segments(let length):
       let segments = (n + length - 1) / length
@@ -185,8 +221,14 @@ package func runLaneKernel<K: LaneKernel>(
           let a = SIMD16<Float>(repeating: base[p])
           let b = SIMD16<Float>(repeating: base[pcount &+ p])
           let c = SIMD16<Float>(repeating: base[2 &* pcount &+ p])
-          runSpan(k, xs.value + lo, os.value + lo, ms.value.map { $0 + lo }, min(length, n &- lo), a, b, c)
+          let count = min(length, n &- lo)
+          if streaming {
+            runSpan(k, xs.value + lo, os.value + lo, ms.value.map { $0 + lo }, count, a, b, c, streaming: true)
+          } else {
+            runSpan(k, xs.value + lo, os.value + lo, ms.value.map { $0 + lo }, count, a, b, c, streaming: false)
+          }
         }
+        if streaming { streamFence() }
       }
     case .lanes:
       let rows = n / pcount

@@ -35,6 +35,18 @@ public enum NVFP4 {
     _ x: UnsafeBufferPointer<Float>, shape: [Int], globalAmax: Float? = nil, blockSize: Int = blockSize,
     into out: UnsafeMutableBufferPointer<Float>, blockScales: UnsafeMutableBufferPointer<Float>? = nil
   ) throws(QuantizationError) -> Float {
+    try fakeQuant(
+      x, shape: shape, globalAmax: globalAmax, blockSize: blockSize, into: out, blockScales: blockScales,
+      streamingThreshold: StreamingStores.threshold)
+  }
+
+  /// ``fakeQuant(_:shape:globalAmax:blockSize:into:blockScales:)`` with streaming stores from
+  /// `streamingThreshold` output bytes on (tests use 0 to cover that path on small tensors).
+  @discardableResult
+  package static func fakeQuant(
+    _ x: UnsafeBufferPointer<Float>, shape: [Int], globalAmax: Float?, blockSize: Int,
+    into out: UnsafeMutableBufferPointer<Float>, blockScales: UnsafeMutableBufferPointer<Float>?, streamingThreshold: Int
+  ) throws(QuantizationError) -> Float {
     let layout = try resolveLayout(shape: shape, bufferCount: x.count, granularity: .perBlock(size: blockSize))
     try checkCount(out.count, x.count, "output buffer")
     if let blockScales { try checkCount(blockScales.count, layout.paramCount, "block scale buffer") }
@@ -49,7 +61,7 @@ public enum NVFP4 {
     }
     // One pass: block amax -> E4M3 block scale -> elements, while the block is in registers.
     let rule = NVFP4BlockRule(gs: gs, denom: 6 * gs, blockScales: SendableBox(blockScales?.baseAddress))
-    runBlockKernel(rule, x, out, blockSize: blockSize)
+    runBlockKernel(rule, x, out, blockSize: blockSize, streamingThreshold: streamingThreshold)
     return gs
   }
 }

@@ -52,8 +52,16 @@ package enum ReferenceKernels {
   package static func torchAffine(
     _ x: [Float], shape: [Int], axis: Int?, scales: [Float], zeroPoints: [Int], quantMin: Int, quantMax: Int
   ) throws(QuantizationError) -> (out: [Float], mask: [UInt8]) {
-    let layout = try resolveLayout(
-      shape: shape, bufferCount: x.count, granularity: axis.map { .perChannel(axis: $0) } ?? .perTensor)
+    try torchAffine(
+      x, shape: shape, granularity: axis.map { .perChannel(axis: $0) } ?? .perTensor, scales: scales,
+      zeroPoints: zeroPoints, quantMin: quantMin, quantMax: quantMax)
+  }
+
+  package static func torchAffine(
+    _ x: [Float], shape: [Int], granularity: QuantGranularity, scales: [Float], zeroPoints: [Int], quantMin: Int,
+    quantMax: Int
+  ) throws(QuantizationError) -> (out: [Float], mask: [UInt8]) {
+    let layout = try resolveLayout(shape: shape, bufferCount: x.count, granularity: granularity)
     var out = [Float](repeating: 0, count: x.count), mask = [UInt8](repeating: 0, count: x.count)
     for i in 0..<x.count {
       let p = layout.paramIndex(i)

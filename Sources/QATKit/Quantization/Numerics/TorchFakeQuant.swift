@@ -26,7 +26,22 @@ public enum TorchFakeQuant {
     quantMin: Int, quantMax: Int, into out: UnsafeMutableBufferPointer<Float>,
     gradMask: UnsafeMutableBufferPointer<UInt8>? = nil
   ) throws(QuantizationError) {
-    let granularity: QuantGranularity = axis.map { .perChannel(axis: $0) } ?? .perTensor
+    try affine(
+      x, shape: shape, granularity: axis.map { .perChannel(axis: $0) } ?? .perTensor, scales: scales,
+      zeroPoints: zeroPoints, quantMin: quantMin, quantMax: quantMax, into: out, gradMask: gradMask)
+  }
+
+  /// Affine fake quantization with one scale and zero point per group of `granularity`: the
+  /// tensor, a channel of an axis, or a block of the last axis (torchao's grouped asymmetric
+  /// weights); per tensor and per channel it is exactly
+  /// ``perChannelAffine(_:shape:axis:scales:zeroPoints:quantMin:quantMax:into:gradMask:)``.
+  /// - Throws: ``QuantizationError`` for bad shapes, axes, block sizes, scale/zero-point counts
+  ///   or values.
+  public static func affine(
+    _ x: UnsafeBufferPointer<Float>, shape: [Int], granularity: QuantGranularity, scales: [Float], zeroPoints: [Int],
+    quantMin: Int, quantMax: Int, into out: UnsafeMutableBufferPointer<Float>,
+    gradMask: UnsafeMutableBufferPointer<UInt8>? = nil
+  ) throws(QuantizationError) {
     let layout = try resolveLayout(shape: shape, bufferCount: x.count, granularity: granularity)
     try checkCount(out.count, x.count, "output buffer")
     if let gradMask { try checkCount(gradMask.count, x.count, "gradient mask buffer") }

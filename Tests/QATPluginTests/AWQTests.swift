@@ -1,0 +1,131 @@
+import Foundation
+import QATKit
+import QATPluginTesting
+import QATPlugins
+import QATRegistry
+import QATTestSupport
+import Testing
+
+@testable import QATPluginAWQ
+
+/// AWQ (Lin et al., MLSys 2024) on the digits MLP.
+@Suite struct AWQTests {
+  static let int4Blocks = QuantizeConfig.weightsAndActivations(weights: .int(4, blockSize: 32), activations: nil)
+
+  /// ModelOpt's scale formula on a hand-checked example: `x^α / w^(1-α)`, normalized by
+  /// `√(max·min)`.
+  @Test func scaleFormula() {
+    let s = AWQMath.scales(act: [4, 1], weight: [1, 4], alpha: 0.5)
+    // raw: [4^.5/1^.5, 1/4^.5] = [2, 0.5]; √(2·0.5) = 1
+    #expect(s == [2, 0.5])
+    #expect(AWQMath.scales(act: [3, 5], weight: [2, 7], alpha: 0) == AWQMath.scales(act: [1, 1], weight: [2, 7], alpha: 0))
+    #expect(AWQLite.alphas(step: 0.1).count == 11)
+    #expect(AWQLite.alphas(step: 0.25) == [0, 0.25, 0.5, 0.75, 1])
+    // |w| / max|w| per block of 2, mean over rows.
+    let w = try! Tensor([1, -2, 4, 4, 2, 2, -1, 0], shape: [2, 4])
+    #expect(AWQMath.weightScale([w], blockSize: 2) == [0.75, 1, 1, 0.5])
+    #expect(AWQClip.ratios(AWQClip.Options()).count == 11)
+  }
+
+  /// The unit-level claim: on the layers' own full-precision inputs, INT4 weights (blocks of 32)
+  /// after AWQ err less than after max calibration, layer by layer; awq_full (clipping on top) at
+  /// least as well as awq_lite. Test accuracy is printed.
+  @Test func reducesLayerOutputErrorAgainstMax() throws {
+    let fp = try DigitsAlgorithmBench.model()
+    let (calibration, test) = try DigitsAlgorithmBench.data()
+    let maxQ = try DigitsAlgorithmBench.quantized(fp, Self.int4Blocks, calibration: calibration)
+    var noFold = JSONValue.object(["fold": .bool(false)])
+    let lite = try DigitsAlgorithmBench.quantized(
+      fp, Self.int4Blocks.with(algorithm: .init("awq_lite", options: noFold)), calibration: calibration)
+    noFold = .object(["fold": .bool(false)])
+    let full = try DigitsAlgorithmBench.quantized(
+      fp, Self.int4Blocks.with(algorithm: .init("awq_full", options: noFold)), calibration: calibration)
+    let eMax = DigitsAlgorithmBench.layerErrors(fp: fp, quantized: maxQ, on: calibration)
+    let eLite = DigitsAlgorithmBench.layerErrors(fp: fp, quantized: lite, on: calibration)
+    let eFull = DigitsAlgorithmBench.layerErrors(fp: fp, quantized: full, on: calibration)
+    print("AWQ layer errors (digits MLP, INT4 blocks of 32, 128 calibration rows): max \(eMax), awq_lite \(eLite), awq_full \(eFull)")
+    print("AWQ test accuracy: FP32 \(try Training.accuracy(fp, on: test)), max \(try Training.accuracy(maxQ, on: test)), awq_lite \(try Training.accuracy(lite, on: test)), awq_full \(try Training.accuracy(full, on: test))")
+    for i in 0..<3 {
+      #expect(eLite[i] <= eMax[i], "layer \(i + 1)")
+      #expect(eFull[i] <= eLite[i] * 1.0001, "layer \(i + 1)")
+    }
+    // The digits inputs have few outlier channels, so the scales win little (about 5% here);
+    // the clip search most of the rest.
+    #expect(eLite.reduce(0, +) < 0.97 * eMax.reduce(0, +))
+    #expect(eFull.reduce(0, +) < 0.8 * eMax.reduce(0, +))
+  }
+
+  /// The scale of fc2 and fc3 folds into fc1 and fc2 (ReLU commutes with positive factors); fc1
+  /// (the model input) keeps a `pre_quant_scale` in a disabled input quantizer. Folded and
+  /// unfolded models compute the same function.
+  @Test func foldsThroughReLUAndKeepsTheRestAsPreQuantScale() throws {
+    let fp = try DigitsAlgorithmBench.model()
+    let (calibration, _) = try DigitsAlgorithmBench.data(calibrationRows: 64)
+    let folded = try DigitsAlgorithmBench.quantized(fp, Self.int4Blocks.with(algorithm: .init("awq_lite")), calibration: calibration)
+    let kept = try DigitsAlgorithmBench.quantized(
+      fp, Self.int4Blocks.with(algorithm: .init("awq_lite", options: .object(["fold": .bool(false)]))), calibration: calibration)
+    let carrier = folded.layers[0].quantizer(slot: "input_quantizer") as? TensorQuantizer
+    #expect(carrier?.isEnabled == false && carrier?.preQuantScale != nil)
+    // Layers whose search kept the unscaled weight (α null) get no scale at all.
+    let scaled = (1..<3).filter { kept.modeHistory[0].metadata["algorithm"]?["layers"]?["fc\($0 + 1)"]?["alpha"] != .null }
+    #expect(scaled.contains(1), "fc2 is scaled")
+    for i in 1..<3 {
+      #expect(folded.layers[i].quantizer(slot: "input_quantizer") == nil, "fc\(i + 1) keeps no input slot")
+      let kept = (kept.layers[i].quantizer(slot: "input_quantizer") as? TensorQuantizer)?.preQuantScale
+      #expect((kept != nil) == scaled.contains(i), "fc\(i + 1)")
+    }
+    // Same logits up to float rounding (the rounding of rescaled weights may differ in a few
+    // ties; every logit within 2% of the largest).
+    let a = Tensor.withoutGrad { folded(calibration) }.scalars, b = Tensor.withoutGrad { kept(calibration) }.scalars
+    let scale = b.map(abs).max()!
+    #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 0.02 * scale })
+    let report = folded.modeHistory[0].metadata["algorithm"]?["layers"]?["fc2"]?["foldedInto"]
+    #expect(report == .string("fc1"))
+  }
+
+  /// A checkpoint restores bit for bit onto a fresh model, without AWQ registered: the scaled
+  /// weights are weights, the scales quantizer state.
+  @Test func restoresBitIdenticallyWithoutThePlugin() throws {
+    let fp = try DigitsAlgorithmBench.model()
+    let (calibration, _) = try DigitsAlgorithmBench.data(calibrationRows: 64)
+    let m = try DigitsAlgorithmBench.quantized(fp, Self.int4Blocks.with(algorithm: .init("awq_full")), calibration: calibration)
+    let url = temporaryFileURL("awq").appendingPathExtension("safetensors")
+    defer { try? FileManager.default.removeItem(at: url) }
+    try save(m, to: url, registry: InTreePlugins.registry)
+    let fresh = MLP([64, 256, 256, 10])
+    try restore(fresh, from: url, registry: .builtin)
+    #expect(DigitsAlgorithmBench.bits(fresh) == DigitsAlgorithmBench.bits(m))
+    let x = calibration.slice(axis: 0, 0..<16)
+    #expect(Tensor.withoutGrad { fresh(x) }.scalars.map(\.bitPattern) == Tensor.withoutGrad { m(x) }.scalars.map(\.bitPattern))
+    #expect(fresh.modeHistory.first?.config["algorithm"]?["method"] == .string("awq_full"))
+  }
+
+  /// Options are strict and named under `algorithm`; a weight quantizer AWQ cannot search with
+  /// is refused and the model is left as it was.
+  @Test func refusesBadOptionsAndLeavesTheModelUnchanged() throws {
+    let fp = try DigitsAlgorithmBench.model()
+    let (calibration, _) = try DigitsAlgorithmBench.data(calibrationRows: 32)
+    let m = try DigitsAlgorithmBench.copy(fp)
+    let before = DigitsAlgorithmBench.bits(m)
+    let typo = Self.int4Blocks.with(algorithm: .init("awq_lite", options: .object(["alphaStepp": .number(0.2)])))
+    #expect(throws: (any Error).self) { try convert(m, modes: [.quantize(typo)], registry: InTreePlugins.registry, forwardLoop: DigitsAlgorithmBench.loop(calibration)) }
+    do {
+      try convert(m, modes: [.quantize(typo)], registry: InTreePlugins.registry, forwardLoop: DigitsAlgorithmBench.loop(calibration))
+    } catch {
+      #expect("\(error)".contains("algorithm.alphaStepp"), "\(error)")
+      #expect("\(error)".contains("alphaStep"), "\(error)")
+    }
+    var lsq = QuantizerAttributes.int(4, blockSize: 32)
+    lsq.algorithm = "lsq"
+    let wrong = QuantizeConfig.weightsAndActivations(weights: lsq, activations: nil).with(algorithm: .init("awq_lite"))
+    #expect(throws: (any Error).self) { try convert(m, modes: [.quantize(wrong)], registry: InTreePlugins.registry, forwardLoop: DigitsAlgorithmBench.loop(calibration)) }
+    #expect(DigitsAlgorithmBench.bits(m) == before)
+    #expect(m.modeHistory.isEmpty && m.namedQuantizers().isEmpty)
+    let noData = Self.int4Blocks.with(algorithm: .init("awq_lite"))
+    #expect(throws: (any Error).self) { try convert(m, modes: [.quantize(noData)], registry: InTreePlugins.registry) }
+    #expect(throws: (any Error).self) {
+      try convert(m, modes: [.quantize(Self.int4Blocks.with(algorithm: .init("awq_lite", options: .object(["alphaStep": .number(0)]))))],
+                  registry: InTreePlugins.registry, forwardLoop: DigitsAlgorithmBench.loop(calibration))
+    }
+  }
+}

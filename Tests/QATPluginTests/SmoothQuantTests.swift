@@ -1,0 +1,82 @@
+import Foundation
+import QATKit
+import QATPluginTesting
+import QATPlugins
+import QATRegistry
+import QATTestSupport
+import Testing
+
+@testable import QATPluginSmoothQuant
+
+/// SmoothQuant (Xiao et al., ICML 2023) on the digits MLP.
+@Suite struct SmoothQuantTests {
+  /// The smoothing factors on a hand-checked example: `1/s = max|w|^(1-α) / max|x|^α`, 1 for a
+  /// silent channel, clamped.
+  @Test func factorFormula() {
+    #expect(SmoothQuant.preQuantScale(act: [4, 0, 1e-12], weight: [1, 3, 1], alpha: 0.5) == [0.5, 1, 1])
+    #expect(SmoothQuant.preQuantScale(act: [2], weight: [8], alpha: 1) == [0.5])
+    #expect(SmoothQuant.preQuantScale(act: [1e9], weight: [1], alpha: 1) == [1e-4])
+    let w = try! Tensor([1, -3, 2, 0.5], shape: [2, 2])
+    #expect(SmoothQuant.columnMaxima([w]) == [2, 3])
+  }
+
+  /// The unit-level claim on W8A8 and W8A4 (INT8 weights per output channel, activations per
+  /// tensor): with the α search each layer errs no more than with max calibration (the unsmoothed
+  /// layer is a candidate), and the model as a whole less; the fixed α = 0.5 is printed.
+  @Test func reducesLayerOutputErrorAgainstMax() throws {
+    let fp = try DigitsAlgorithmBench.model()
+    let (calibration, test) = try DigitsAlgorithmBench.data()
+    for bits in [8, 4] {
+      let config = QuantizeConfig.weightsAndActivations(weights: .int(8, axis: 0), activations: .int(bits))
+      let plain = try DigitsAlgorithmBench.quantized(fp, config, calibration: calibration)
+      let fixed = try DigitsAlgorithmBench.quantized(
+        fp, config.with(algorithm: .init("smoothquant", options: .object(["fold": .bool(false)]))), calibration: calibration)
+      let searched = try DigitsAlgorithmBench.quantized(
+        fp,
+        config.with(algorithm: .init("smoothquant", options: .object(["fold": .bool(false), "alphas": .array([0.25, 0.5, 0.75].map { .number($0) })]))),
+        calibration: calibration)
+      let eMax = DigitsAlgorithmBench.layerErrors(fp: fp, quantized: plain, on: calibration)
+      let eFixed = DigitsAlgorithmBench.layerErrors(fp: fp, quantized: fixed, on: calibration)
+      let eSearch = DigitsAlgorithmBench.layerErrors(fp: fp, quantized: searched, on: calibration)
+      print("SmoothQuant W8A\(bits) layer errors (digits MLP): max \(eMax), α 0.5 \(eFixed), α searched \(eSearch); test accuracy max \(try Training.accuracy(plain, on: test)), α 0.5 \(try Training.accuracy(fixed, on: test)), searched \(try Training.accuracy(searched, on: test))")
+      for i in 0..<3 { #expect(eSearch[i] <= eMax[i] * 1.000001, "W8A\(bits) layer \(i + 1)") }
+      #expect(eSearch.reduce(0, +) < eMax.reduce(0, +), "W8A\(bits)")
+    }
+  }
+
+  /// Folding into fc1 / fc2 gives the same function as keeping `pre_quant_scale`s, and the
+  /// smoothed, folded model restores bit for bit without the plugin.
+  @Test func foldsAndRestores() throws {
+    let fp = try DigitsAlgorithmBench.model()
+    let (calibration, _) = try DigitsAlgorithmBench.data(calibrationRows: 64)
+    let config = QuantizeConfig.weightsAndActivations(weights: .int(8, axis: 0), activations: .int(8))
+    let folded = try DigitsAlgorithmBench.quantized(fp, config.with(algorithm: .init("smoothquant")), calibration: calibration)
+    for i in 1..<3 { #expect((folded.layers[i].quantizer(slot: "input_quantizer") as? TensorQuantizer)?.preQuantScale == nil) }
+    #expect((folded.layers[0].quantizer(slot: "input_quantizer") as? TensorQuantizer)?.preQuantScale != nil)
+    let url = temporaryFileURL("sq").appendingPathExtension("safetensors")
+    defer { try? FileManager.default.removeItem(at: url) }
+    try save(folded, to: url, registry: InTreePlugins.registry)
+    let fresh = MLP([64, 256, 256, 10])
+    try restore(fresh, from: url, registry: .builtin)
+    #expect(DigitsAlgorithmBench.bits(fresh) == DigitsAlgorithmBench.bits(folded))
+    let x = calibration.slice(axis: 0, 0..<8)
+    #expect(Tensor.withoutGrad { fresh(x) }.scalars == Tensor.withoutGrad { folded(x) }.scalars)
+  }
+
+  @Test func refusesBadOptions() throws {
+    let fp = try DigitsAlgorithmBench.model()
+    let (calibration, _) = try DigitsAlgorithmBench.data(calibrationRows: 32)
+    let m = try DigitsAlgorithmBench.copy(fp)
+    let config = QuantizeConfig.weightsAndActivations(weights: .int(8, axis: 0), activations: .int(8))
+    for (options, key) in [(JSONValue.object(["alpha": .number(1.5)]), "algorithm.alpha"), (.object(["alphas": .array([])]), "algorithm.alphas"), (.object(["alfa": .number(0.5)]), "algorithm.alfa")] {
+      do {
+        try convert(m, modes: [.quantize(config.with(algorithm: .init("smoothquant", options: options)))], registry: InTreePlugins.registry,
+                    forwardLoop: DigitsAlgorithmBench.loop(calibration))
+        Issue.record("\(options.text) accepted")
+      } catch {
+        #expect("\(error)".contains(key), "\(error)")
+      }
+    }
+    #expect(m.modeHistory.isEmpty)
+  }
+}
