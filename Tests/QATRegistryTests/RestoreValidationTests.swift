@@ -158,4 +158,21 @@ import Testing
       try QuantizeMode.restore(MLP(Self.sizes), config: QuantizeConfig([]), metadata: meta, context: ModeContext())
     }
   }
+
+  /// Checkpoints before format 3 have their static block ranges migrated to `[blocks, 1]`
+  /// while the header is read: a recorded shape of `[1e300]` trapped converting to `Int`, and
+  /// `[2^32, 2^32]` overflowed the product. Now they are left for restore to reject.
+  @Test func oldFormatBlockRangesWithHostileShapesAreRejected() throws {
+    let m = MLP(Self.sizes, seed: 1)
+    let config = QuantizeConfig([.init("*weight_quantizer", cfg: .int(4, blockSize: 4))])
+    try convert(m, modes: [.quantize(config)], registry: InTreePlugins.registry)
+    let url = tempURL("blocks.safetensors")
+    try save(m, to: url, registry: InTreePlugins.registry)
+    for shape: [Any] in [[1e300], [4294967296, 4294967296], [-1, 3], [0.5]] {
+      try expectRejected(url, "format 2, _amax \(shape)", mentioning: "fc1.weight_quantizer") { c in
+        c.metadata["format_version"] = "2"
+        c.setState("fc1.weight_quantizer", "_amax", shape)
+      }
+    }
+  }
 }

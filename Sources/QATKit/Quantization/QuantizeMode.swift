@@ -125,13 +125,18 @@ public enum QuantizeMode: Mode {
 
   /// Builds the quantizer at `path` with the factory of its algorithm. A ``ConfigError`` from
   /// the factory names a key of the attributes (`algorithmOptions.treshold`, `format`); it is
-  /// reported under the quantizer's path (`fc1.weight_quantizer.algorithmOptions.treshold`).
+  /// reported under the quantizer's path (`fc1.weight_quantizer.algorithmOptions.treshold`), and
+  /// so is ``QuantizerError/unsupportedFormat(algorithm:format:reason:)``
+  /// (`fc1.weight_quantizer.format`, with the algorithm's reason).
   package static func makeQuantizer(
     _ attributes: QuantizerAttributes, path: String, environment: QuantizationEnvironment
   ) throws -> any Quantizer {
     let factory = try environment.quantizerFactory(attributes.algorithm, path: path)
     do { return try factory(attributes) } catch let e as ConfigError {
       throw e.prefixed(path, context: "quantize config")
+    } catch let e as QuantizerError {
+      guard case .unsupportedFormat = e else { throw e }
+      throw ConfigError.invalidValue("quantize config", path: path.isEmpty ? "format" : "\(path).format", "\(e)")
     }
   }
 
