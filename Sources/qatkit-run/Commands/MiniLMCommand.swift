@@ -1,4 +1,5 @@
 import Foundation
+import QATKit
 import QATTransformers
 
 /// `qatkit-run minilm`: the all-MiniLM-L6-v2 PTQ → QAD table next to ModelOpt's numbers.
@@ -33,6 +34,10 @@ struct MiniLMCommand: Command {
     .option("--lsq-calibrator", "NAME", "calibrator of the activation ranges in the lsq runs (default: percentile)"),
     .flag("--no-dropout", "train the frozen runs without dropout (ModelOpt's script trains with the model's 0.1)"),
     .option("--hidden-kd", "W", "weight of hidden-state distillation on every encoder layer, 0…1 (default: 0)"),
+    .option(
+      "--algorithm", "SPEC",
+      "calibration algorithm to run every config with: none (plain), a name (awq_lite, awq_clip, awq_full, gptq, smoothquant) or a JSON object {\"method\": ..., options}; repeat to compare several (default: none; frozen ranges only)",
+      repeatable: true),
     .option("--seed", "N", "shuffling seed (default: 0)"),
     .option("--out", "DIR", "checkpoints and results.json (default: runs/minilm)"),
     .option("--golden", "FILE", "eval_golden.json: also check the FP32 model against sentence-transformers"),
@@ -53,9 +58,19 @@ struct MiniLMCommand: Command {
       }
       return r
     }
+    let algorithms: [CalibrationAlgorithmSpec?] = try arguments.strings("--algorithm").map { text in
+      if text == "none" { return nil }
+      guard text.hasPrefix("{") else { return CalibrationAlgorithmSpec(text) }
+      do {
+        return try JSONValue(parsing: text).decode(CalibrationAlgorithmSpec.self, context: "--algorithm")
+      } catch { throw CLIError.usage("--algorithm \(text): \(error)") }
+    }
+    if algorithms.contains(where: { $0 != nil }), ranges.contains(.lsq) {
+      throw CLIError.usage("--algorithm runs with frozen ranges (AWQ, SmoothQuant and GPTQ work on the built-in quantizer); add --ranges frozen")
+    }
     job = MiniLMJob(
       modelDirectory: try MiniLMFiles.directory(arguments.url("--model")), dataDirectory: arguments.url("--data"),
-      recipes: recipes, ranges: ranges, epochs: try arguments.int("--epochs", default: 2, in: 0...1000),
+      recipes: recipes, algorithms: algorithms.isEmpty ? [nil] : algorithms, ranges: ranges, epochs: try arguments.int("--epochs", default: 2, in: 0...1000),
       batchSize: try arguments.int("--batch-size", default: 32, in: 1...4096),
       learningRate: Float(try arguments.double("--lr", default: 2e-5, in: 0...1)),
       rangeLearningRate: Float(try arguments.double("--range-lr", default: 1e-2, in: 0...10)),
