@@ -354,8 +354,10 @@ public enum QuantizeMode: Mode {
           do { try q.validate(inputShape: param.shape) } catch QuantizerError.incompatibleInput(_, let shape, let m) {
             throw QuantizerError.incompatibleInput(path: path, shape: shape, m)
           }
+          // A quantizer recorded disabled may have no range (a config rule switched it off
+          // before calibration, e.g. BERT's embedding tables); when it has one, it must fit.
           if let tq = q as? TensorQuantizer, let expected = tq.expectedAmaxShape(forInput: param.shape),
-            record.state["_amax"] != expected
+            record.state["_amax"] != expected, record.attributes.enable || record.state["_amax"] != nil
           {
             throw QuantizerError.stateMismatch(
               "a \(record.attributes.granularity) range of weight \(param.shape) has shape \(expected), the record says \(record.state["_amax"].map { "\($0)" } ?? "none")")
