@@ -114,9 +114,10 @@ if streaming:
         print(f"  {k:38s} {e['value']:8.2f}  {e.get('copy_gb_per_s', 0):8.2f} {f:5.2f}  "
               f"{e.get('streaming_copy_gb_per_s', 0):8.2f} {g:5.2f}  {'ok' if f >= 0.85 else 'MISS'}")
 
-steps = [k for k in ("cnn_train_step_fp32_b64", "cnn_train_step_int8_b64") if (ours.get(k) or {}).get("gflop_per_s")]
+steps = [k for k in ("cnn_train_step_fp32_b64", "cnn_train_step_int8_b64", "bert_layer_train_step_fp32_b8_t128",
+                     "bert_layer_train_step_int8_b8_t128", "minilm_encoder_forward_b32_t128") if (ours.get(k) or {}).get("gflop_per_s")]
 if steps:
-    print("\nCNN train steps as a fraction of the SGEMM rate of the same run (GEMM flop of the step / time / matmul_f32_1024):")
+    print("\nCNN / BERT steps as a fraction of the SGEMM rate of the same run (GEMM flop of the step / time / matmul_f32_1024):")
     for k in steps:
         e = ours[k]
         flop = e["gflop_per_s"] * e["median_s"] * 1e9

@@ -29,7 +29,24 @@ enum BertBench {
     Sink.consume(loss.item)
   }
 
-  static func items(scale: Double) -> [Item] {
+  /// GEMM work of one layer step (tokens 1024, D 384, FFN 1536, 12 heads of 32, T 128): the
+  /// forward (six Linears 3.624 GFLOP + QKᵀ and P·V 0.201), the backward's weight gradients of all
+  /// six Linears (3.624), input gradients of `o`, FFN-in, FFN-out (2.718: the layer input needs none)
+  /// and the four attention products (0.403). Softmax, LayerNorm, GELU and Adam are not counted.
+  static let layerStepFlop = 10_569_646_080.0
+  /// Forward GEMM work of the encoder at `[32, 128]`: 6 × (Linears 14.496 + attention 0.805) GFLOP.
+  static let encoderForwardFlop = 91_804_925_952.0
+
+  static func withRate(_ r: BenchResult, flop: Double, gemmRate: () -> Double?) -> BenchResult {
+    var r = r
+    guard r.medianS > 0 else { return r }
+    let gflops = flop / r.medianS / 1e9
+    r.extra["gflop_per_s"] = gflops
+    if let sgemm = gemmRate() { r.extra["fraction_of_sgemm"] = gflops / sgemm }
+    return r
+  }
+
+  static func items(scale: Double, gemmRate: @escaping () -> Double? = { nil }) -> [Item] {
     var items: [Item] = []
     for name in ["fp32", "int8"] {
       let key = "bert_layer_train_step_\(name)_b8_t128"
@@ -51,7 +68,9 @@ enum BertBench {
         layer.train()
         let opt = Adam(layer.trainableParameters(), learningRate: 1e-4)
         let t = Timing.measure(runs: 21, warmup: 3, scale: scale) { layerStep(layer, opt, x) }
-        return [BenchResult(key, t, unit: "ms", value: t.median * 1e3, higherIsBetter: false, work: work)]
+        return [withRate(
+          BenchResult(key, t, unit: "ms", value: t.median * 1e3, higherIsBetter: false, work: work), flop: layerStepFlop,
+          gemmRate: gemmRate)]
       })
     }
     let key = "minilm_encoder_forward_b32_t128"
@@ -66,9 +85,11 @@ enum BertBench {
       let t = Timing.measure(runs: 7, warmup: 2, scale: scale) {
         Sink.consume(Tensor.withoutGrad { model(packed) }.scalars[0])
       }
-      return [BenchResult(
-        key, t, unit: "ms", value: t.median * 1e3, higherIsBetter: false,
-        work: "FP32 forward, no grad, eval: embeddings + 6 BERT layers (384, 12 heads, FFN 1536) + mean pooling, random weights, ids [32,128]")]
+      return [withRate(
+        BenchResult(
+          key, t, unit: "ms", value: t.median * 1e3, higherIsBetter: false,
+          work: "FP32 forward, no grad, eval: embeddings + 6 BERT layers (384, 12 heads, FFN 1536) + mean pooling, random weights, ids [32,128]"),
+        flop: encoderForwardFlop, gemmRate: gemmRate)]
     })
     return items
   }

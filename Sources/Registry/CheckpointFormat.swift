@@ -128,9 +128,19 @@ public struct CheckpointHeader: Sendable {
           case .number? = attributes["blockSize"],
           case .string(let format)? = attributes["format"], !["nvfp4", "mxfp4", "mxfp8"].contains(format)
         else { continue }
-        let shape = dims.compactMap { d -> Int? in if case .number(let n) = d { Int(n) } else { nil } }
-        guard shape.count == dims.count, shape.count >= 1 else { continue }
-        let migrated = [shape.reduce(1, *), 1]
+        // Numbers from the file: shapes that are not integers, or whose product overflows, are
+        // left as they are for restore to reject with its own message.
+        let shape = dims.compactMap { d -> Int? in if case .number(let n) = d { Int(exactly: n) } else { nil } }
+        guard shape.count == dims.count, shape.count >= 1, shape.allSatisfy({ $0 >= 0 }) else { continue }
+        var count = 1
+        var overflow = false
+        for d in shape {
+          let (p, o) = count.multipliedReportingOverflow(by: d)
+          overflow = overflow || o
+          count = p
+        }
+        guard !overflow else { continue }
+        let migrated = [count, 1]
         guard migrated != shape else { continue }
         state["_amax"] = .array(migrated.map { .number(Double($0)) })
         r["state"] = .object(state)

@@ -27,6 +27,16 @@ public struct PluginLibrary {
     guard FileManager.default.fileExists(atPath: path) else { throw PluginLoadError.fileNotFound(path: path) }
     // A path without a slash would be searched on the library path, not taken as a file.
     let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    // Only a regular file (symbolic links followed): dlopen on a FIFO blocks in open() until
+    // something writes to it, and a directory or device is never a library.
+    var info = stat()
+    guard stat(absolute, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+      throw PluginLoadError.cannotOpen(
+        path: path, reason: "not a regular file (a directory, FIFO or device); give the shared library that build-plugin wrote")
+    }
+    #if os(Linux)
+      try checkELF(at: absolute, path: path)
+    #endif
     _ = dlerror()
     guard let handle = dlopen(absolute, RTLD_NOW | RTLD_LOCAL) else {
       let reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"

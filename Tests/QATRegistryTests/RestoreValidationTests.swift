@@ -60,6 +60,23 @@ import Testing
     #expect(fresh.namedQuantizers().count == 4)
   }
 
+  /// A weight quantizer a config switches off before calibration (ModelOpt's default configs
+  /// disable embedding tables) has no range: its checkpoint restores (it used to be rejected as
+  /// "the record says none", so `qatkit-run export` and `embed --checkpoint` refused MiniLM's).
+  @Test func disabledUncalibratedWeightQuantizerRestores() throws {
+    let m = MLP(Self.sizes, seed: 1)
+    var rng = RandomGenerator(seed: 2)
+    let x = Tensor.randn([6, 8], using: &rng)
+    let config = QuantizeConfig.weightsAndActivations(weights: .int(8, axis: 0), activations: .int(8)).setting("fc2.*", enabled: false)
+    try convert(m, modes: [.quantize(config)], forwardLoop: { m in _ = m(x) })
+    let url = tempURL("disabled.safetensors")
+    try save(m, to: url)
+    let fresh = MLP(Self.sizes, seed: 5)
+    try restore(fresh, from: url)
+    #expect(Tensor.withoutGrad { fresh(x) }.scalars == Tensor.withoutGrad { m(x) }.scalars)
+    #expect(fresh.namedQuantizers().filter { $0.1.isEnabled }.count == 2)
+  }
+
   @Test func stateShapesFromTheIssue() throws {
     let url = try Self.source()
     let w = "fc1.weight_quantizer"
@@ -156,6 +173,23 @@ import Testing
     ])
     #expect(throws: ConfigError.self) {
       try QuantizeMode.restore(MLP(Self.sizes), config: QuantizeConfig([]), metadata: meta, context: ModeContext())
+    }
+  }
+
+  /// Checkpoints before format 3 have their static block ranges migrated to `[blocks, 1]`
+  /// while the header is read: a recorded shape of `[1e300]` trapped converting to `Int`, and
+  /// `[2^32, 2^32]` overflowed the product. Now they are left for restore to reject.
+  @Test func oldFormatBlockRangesWithHostileShapesAreRejected() throws {
+    let m = MLP(Self.sizes, seed: 1)
+    let config = QuantizeConfig([.init("*weight_quantizer", cfg: .int(4, blockSize: 4))])
+    try convert(m, modes: [.quantize(config)], registry: InTreePlugins.registry)
+    let url = tempURL("blocks.safetensors")
+    try save(m, to: url, registry: InTreePlugins.registry)
+    for shape: [Any] in [[1e300], [4294967296, 4294967296], [-1, 3], [0.5]] {
+      try expectRejected(url, "format 2, _amax \(shape)", mentioning: "fc1.weight_quantizer") { c in
+        c.metadata["format_version"] = "2"
+        c.setState("fc1.weight_quantizer", "_amax", shape)
+      }
     }
   }
 }

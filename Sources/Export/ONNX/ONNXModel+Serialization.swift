@@ -190,7 +190,20 @@ extension ONNXTensor {
     guard let dt = ONNXDataType(rawValue: Int32(truncatingIfNeeded: type)) else {
       throw Protobuf.DecodingError(message: "tensor '\(name)' has unsupported data type \(type)")
     }
-    guard dims.allSatisfy({ $0 >= 0 }), raw.count == dt.byteCount(dims.reduce(1) { $0 * Int($1) }) else {
+    // Sizes from the file: multiplied with overflow checks (two dimensions of 2^40 overflow
+    // `Int`), and bounded by the bytes actually present.
+    var count = 1
+    for d in dims {
+      guard d >= 0, d <= Int64(Int.max) else {
+        throw Protobuf.DecodingError(message: "tensor '\(name)' has a negative or too large dimension in \(dims)")
+      }
+      let (p, overflow) = count.multipliedReportingOverflow(by: Int(d))
+      guard !overflow, p <= 8 * (raw.count + 1) else {
+        throw Protobuf.DecodingError(message: "tensor '\(name)' has \(raw.count) bytes for \(dt) \(dims)")
+      }
+      count = p
+    }
+    guard raw.count == dt.byteCount(count) else {
       throw Protobuf.DecodingError(message: "tensor '\(name)' has \(raw.count) bytes for \(dt) \(dims)")
     }
     self.init(name: name, dataType: dt, dims: dims, rawData: raw)

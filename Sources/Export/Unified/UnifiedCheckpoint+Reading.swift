@@ -114,7 +114,7 @@ extension UnifiedCheckpoint {
       }
       switch group {
       case nil, .null?: return (a, nil)
-      case .number(let g)? where g >= 1 && g == g.rounded(): return (a, Int(g))
+      case .number(let g)? where g >= 1 && g <= Double(Int32.max) && g == g.rounded(): return (a, Int(g))
       default: throw bad("group_size \(group!.text) is not a positive integer")
       }
     }
@@ -238,6 +238,11 @@ extension UnifiedCheckpoint {
     }
     let w = try info("weight")!
     let s = try info("weight_scale")!
+    // Sizes from the file: an empty quantized tensor may carry any other dimension (a shape
+    // [2^62, 0] has no bytes), which would overflow or spin the loops below.
+    for t in [w, s] where t.shape.contains(0) {
+      throw fail("'\(t.name)' has shape \(t.shape); a quantized layer's tensors cannot be empty")
+    }
     guard w.shape.count >= 2 || (a == .fp8 || a == .w8a16 || a == .w8a8) else {
       throw fail("'\(w.name)' has shape \(w.shape); the algorithm needs a 2-D weight")
     }
@@ -326,7 +331,10 @@ extension UnifiedCheckpoint {
     if let inputScale, !(inputScale > 0) { throw fail("input_scale must be positive, got \(inputScale)") }
     var pqs: [Float]? = nil
     if let p = try info("pre_quant_scale", required: false) {
-      try expect(p, .f32, [shape.count > 1 ? shape[1] : shape[0]])
+      guard shape.count == 2 else {
+        throw fail("has pre_quant_scale (one factor per input channel), which needs a 2-D weight; '\(w.name)' is \(shape)")
+      }
+      try expect(p, .f32, [shape[1]])
       pqs = try floats(p)
       if pqs!.contains(where: { !($0 > 0) }) { throw fail("pre_quant_scale factors must be positive") }
     }

@@ -49,7 +49,7 @@ enum UnifiedQuantConfig {
     let q = hf["quantization"] ?? .object([:])
     var out: [String: JSONValue] = [:]
     let algo: String? = if case .string(let s)? = q["quant_algo"] { s } else { nil }
-    func group(_ name: String) -> Int? { if case .number(let n)? = q[name] { Int(n) } else { nil } }
+    func group(_ name: String) -> Int? { if case .number(let n)? = q[name] { Int(exactly: n) } else { nil } }
     if let algo, let a = UnifiedAlgorithm(rawValue: algo), [.fp8, .nvfp4, .w4a16NVFP4].contains(a) {
       var g = a.configGroup(groupSize: group("group_size"))
       g["targets"] = .array([.string("Linear")])
@@ -58,7 +58,7 @@ enum UnifiedQuantConfig {
       var byConfig: [LayerKey: [String]] = [:]
       for (path, cfg) in layers {
         guard case .string(let s)? = cfg["quant_algo"], let a = UnifiedAlgorithm(rawValue: s) else { continue }
-        let g: Int? = if case .number(let n)? = cfg["group_size"] { Int(n) } else { nil }
+        let g: Int? = if case .number(let n)? = cfg["group_size"] { Int(exactly: n) } else { nil }
         byConfig[LayerKey(algorithm: a, groupSize: g), default: []].append(path)
       }
       var groups: [String: JSONValue] = [:]

@@ -46,11 +46,15 @@ public final class LSQPlusQuantizer: Quantizer {
 
   /// Creates the quantizer.
   ///
-  /// - Throws: ``ConfigError`` naming `format` for non-integer formats, or an option.
+  /// - Throws: ``QuantizerError/unsupportedFormat(algorithm:format:reason:)`` for non-integer
+  ///   formats; ``ConfigError`` for widths outside 2…8 bits and other attribute combinations the
+  ///   core rejects (``QuantizerAttributes/validate(path:)``), or an option.
   public init(attributes: QuantizerAttributes) throws {
     guard case .int(let bits, let signed) = attributes.format else {
-      throw ConfigError.invalidValue("lsq_plus", path: "format", "lsq_plus uses an integer grid: give an int format, not \(attributes.format)")
+      throw QuantizerError.unsupportedFormat(
+        algorithm: "lsq_plus", format: attributes.format, reason: "lsq_plus uses an integer grid; use int2…int8 or uint2…uint8")
     }
+    try attributes.validate(path: "")
     options = try attributes.decodeAlgorithmOptions(Options.self)
     self.attributes = attributes
     isEnabled = attributes.enable

@@ -44,12 +44,15 @@ public final class TTQQuantizer: Quantizer {
 
   /// Creates the quantizer.
   ///
-  /// - Throws: ``ConfigError`` naming `format` unless it is `int2`, or an option.
+  /// - Throws: ``QuantizerError/unsupportedFormat(algorithm:format:reason:)`` unless the format
+  ///   is `int2`; ``ConfigError`` for attribute combinations the core rejects
+  ///   (``QuantizerAttributes/validate(path:)``) or an option.
   public init(attributes: QuantizerAttributes) throws {
     guard attributes.format == .int(bits: 2, signed: true) else {
-      throw ConfigError.invalidValue(
-        "ttq", path: "format", "ttq quantizes to ternary {−Wn, 0, +Wp}: use format int2, not \(attributes.format)")
+      throw QuantizerError.unsupportedFormat(
+        algorithm: "ttq", format: attributes.format, reason: "ttq quantizes to ternary {−Wn, 0, +Wp}; use format int2")
     }
+    try attributes.validate(path: "")
     let options = try attributes.decodeAlgorithmOptions(Options.self)
     guard options.threshold > 0, options.threshold < 1 else {
       throw ConfigError.invalidValue("ttq options", path: "algorithmOptions.threshold", "must be in (0, 1), got \(options.threshold)")

@@ -4,6 +4,11 @@ extension Architecture {
   /// would otherwise ask for exabytes (or overflow) while the layers are created.
   public static let maxParameters = 1 << 30
 
+  /// The most elements one sample may have at the input or after any layer (2^28 floats,
+  /// 1 GiB per sample): checked by ``outputShape(forSample:)``, so a file asking for a
+  /// convolution padded by 10^6 is an error, not an allocation of terabytes at the first batch.
+  public static let maxSampleElements = 1 << 28
+
   /// The number of floats the layers allocate (weights, biases, normalization scales and
   /// running statistics), or `nil` when the count does not fit in an `Int`.
   public var parameterCount: Int? { Self.count(layers) }

@@ -9,11 +9,27 @@ extension Architecture {
   }
 
   private static func shape(after nodes: [Node], input: [Int], path: String) throws -> [Int] {
+    try checkSampleSize(input, path: path, what: "the input sample")
     var s = input
     for (i, node) in nodes.enumerated() {
       s = try shape(of: node.layer, input: s, path: "\(path)[\(i)]")
+      try checkSampleSize(s, path: "\(path)[\(i)]", what: "its output sample")
     }
     return s
+  }
+
+  /// Checks that a sample of `shape` has at most ``maxSampleElements`` elements (overflow-checked).
+  private static func checkSampleSize(_ shape: [Int], path: String, what: String) throws {
+    var n = 1
+    for d in shape {
+      let (p, overflow) = n.multipliedReportingOverflow(by: Swift.max(d, 0))
+      guard !overflow, p <= maxSampleElements else {
+        throw ConfigError.invalidValue(
+          "architecture", path: path,
+          "\(what) \(shape) has more than \(maxSampleElements) elements (1 GiB per sample); check the layer sizes")
+      }
+      n = p
+    }
   }
 
   private static func shape(of layer: Layer, input s: [Int], path: String) throws -> [Int] {
@@ -27,6 +43,8 @@ extension Architecture {
     case .conv2d(let i, let o, let k, let stride, let p, _):
       guard s.count == 3 else { throw fail("Conv2d expects samples [C, H, W]") }
       guard s[0] == i else { throw fail("Conv2d expects \(i) input channels, gets \(s[0])") }
+      // p comes from the file: padded sizes are computed with overflow checks.
+      guard p <= maxSampleElements else { throw fail("Conv2d padding \(p) is larger than any sample may be") }
       let h = (s[1] + 2 * p - k), w = (s[2] + 2 * p - k)
       guard h >= 0, w >= 0 else { throw fail("Conv2d kernel \(k) is larger than the padded input \(s[1] + 2 * p)x\(s[2] + 2 * p)") }
       return [o, h / stride + 1, w / stride + 1]

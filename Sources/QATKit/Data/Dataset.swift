@@ -28,7 +28,9 @@ public struct Dataset: Sendable {
   /// for the labels if they have names.
   ///
   /// - Throws: ``DataError/shape(_:)`` when the sizes disagree or a dimension is not positive;
-  ///   ``DataError/label(line:_:)`` when a label has no name in `labelNames`.
+  ///   ``DataError/label(line:_:)`` when a label has no name in `labelNames` or is
+  ///   ``maxClassCount`` or more (negative labels are left for ``Training`` to report with
+  ///   their row).
   public init(features: [Float], labels: [Int], sampleShape: [Int], labelNames: [String]? = nil) throws {
     guard !sampleShape.isEmpty, sampleShape.allSatisfy({ $0 > 0 }) else {
       throw DataError.shape("sample shape \(sampleShape) must have positive dimensions")
@@ -37,8 +39,12 @@ public struct Dataset: Sendable {
       let (p, o) = acc.0.multipliedReportingOverflow(by: d)
       return (p, acc.1 || o)
     }
-    guard !overflow, features.count == labels.count * featureCount else {
+    let (expected, countOverflow) = labels.count.multipliedReportingOverflow(by: featureCount)
+    guard !overflow, !countOverflow, features.count == expected else {
       throw DataError.shape("\(features.count) features for \(labels.count) samples of shape \(sampleShape)")
+    }
+    if let bad = labels.first(where: { $0 >= Self.maxClassCount }) {
+      throw DataError.label(line: nil, "label \(bad) is not a class index: at most \(Self.maxClassCount) classes (labels 0..<\(Self.maxClassCount))")
     }
     if let labelNames, let bad = labels.first(where: { !labelNames.indices.contains($0) }) {
       throw DataError.label(line: nil, "label \(bad) has no name among \(labelNames.count) classes")
@@ -49,6 +55,11 @@ public struct Dataset: Sendable {
     self.sampleShape = sampleShape
     self.labelNames = labelNames
   }
+
+  /// The most classes a dataset may have (labels `0..<maxClassCount`): 2^24. A label is
+  /// user input; `1e18` would otherwise ask for a model with that many outputs, and `Int.max`
+  /// would overflow ``classCount``.
+  public static let maxClassCount = 1 << 24
 
   /// Number of samples.
   public var count: Int { labels.count }

@@ -31,7 +31,12 @@ public final class Reshape: Module {
 
   /// The per-sample output shape for samples of `count` elements, or `nil` if it does not fit.
   public func sampleShape(forCount count: Int) -> [Int]? {
-    let known = shape.filter { $0 != -1 }.reduce(1, *)
+    var known = 1
+    for d in shape where d != -1 {
+      let (p, overflow) = known.multipliedReportingOverflow(by: d)
+      guard !overflow else { return nil }
+      known = p
+    }
     guard let i = shape.firstIndex(of: -1) else { return known == count ? shape : nil }
     guard known > 0, count % known == 0, count / known > 0 else { return nil }
     var s = shape

@@ -89,6 +89,12 @@ extension JSONValue {
         throw ConfigError.invalidValue(
           context, path: path, "\(number) is outside the range of integers (|x| < 2^63); use a smaller number")
       }
+      // Foundation also reports a fractional number where an integer is expected as invalid
+      // JSON at the root: name the first fractional number, the likely culprit.
+      if ctx.codingPath.isEmpty, let (path, number) = Self.firstNumber(self, path: [], where: { $0.rounded() != $0 }) {
+        throw ConfigError.invalidValue(
+          context, path: path, "\(number) is not a whole number; sizes, shapes, axes and bit widths are integers")
+      }
       throw ConfigError.invalidValue(context, path: Self.path(ctx.codingPath), ctx.debugDescription)
     } catch let e as ConfigError {
       throw e
@@ -109,16 +115,21 @@ extension JSONValue {
   /// The key path of the first number whose magnitude is 2^63 or more (or not finite), which
   /// no integer field can hold.
   private static func firstHugeNumber(_ value: JSONValue, path: [String]) -> (String, Double)? {
+    firstNumber(value, path: path) { !(Swift.abs($0) < 0x1p63) }
+  }
+
+  /// The key path and value of the first number (keys in sorted order) that `matches`.
+  private static func firstNumber(_ value: JSONValue, path: [String], where matches: (Double) -> Bool) -> (String, Double)? {
     switch value {
-    case .number(let d) where !(Swift.abs(d) < 0x1p63):
+    case .number(let d) where matches(d):
       return (path.joined(separator: ".").replacingOccurrences(of: ".[", with: "["), d)
     case .object(let o):
       for key in o.keys.sorted() {
-        if let hit = firstHugeNumber(o[key]!, path: path + [key]) { return hit }
+        if let hit = firstNumber(o[key]!, path: path + [key], where: matches) { return hit }
       }
     case .array(let a):
       for (i, v) in a.enumerated() {
-        if let hit = firstHugeNumber(v, path: path + ["[\(i)]"]) { return hit }
+        if let hit = firstNumber(v, path: path + ["[\(i)]"], where: matches) { return hit }
       }
     default: break
     }

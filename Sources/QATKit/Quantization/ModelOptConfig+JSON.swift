@@ -65,9 +65,18 @@ extension ModelOptConfig {
         guard start > 0, stop >= start, step > 0 else {
           throw ConfigError.invalidValue(context, path: "algorithm", "needs 0 < start_multiplier <= stop_multiplier and step_size > 0")
         }
+        // Numbers from the file: the sweep length is checked before it becomes an Int (a
+        // step of 1e-300 asked for more steps than Int holds), and bounded like the mse
+        // calibrator's own `steps`.
+        let sweep = ((stop - start) / step).rounded() + 1
+        guard sweep.isFinite, sweep <= Double(MSECalibrator.maxSteps) else {
+          throw ConfigError.invalidValue(
+            context, path: "algorithm.step_size",
+            "(stop_multiplier - start_multiplier) / step_size + 1 = \(sweep) candidate ranges; at most \(MSECalibrator.maxSteps)")
+        }
         options.start = start
         options.stop = stop
-        options.steps = Int(((stop - start) / step).rounded()) + 1
+        options.steps = Int(sweep)
       } else {
         for key in ["start_multiplier", "stop_multiplier", "step_size"] where a.has(key) {
           throw ConfigError.invalidValue(context, path: "algorithm.\(key)", "applies to the mse algorithm only")
@@ -179,10 +188,10 @@ extension ModelOptConfig {
     if let r = o.value("rotate"), r != .bool(false) { throw fail("rotate", "input rotation is not supported") }
     // Range granularity.
     if let axis = o.value("axis") {
-      guard case .number(let d) = axis, d.rounded() == d else {
+      guard case .number(let d) = axis, let i = Int(exactly: d), abs(i) <= 64 else {
         throw fail("axis", "one integer axis (or null) is supported, got \(axis.text)")
       }
-      a.axis = Int(d)
+      a.axis = i
     }
     var blockSize: Int?
     var blockType = "static"
@@ -217,13 +226,13 @@ extension ModelOptConfig {
     } else {
       let bits = o.value("num_bits") ?? .number(8)
       switch bits {
-      case .number(let d) where d.rounded() == d:
-        a.format = .int(bits: Int(d), signed: !unsigned)
+      case .number(let d) where Int(exactly: d) != nil:
+        a.format = .int(bits: Int(exactly: d)!, signed: !unsigned)
         a.blockSize = blockSize
         if blockType == "dynamic" { a.dynamic = true }
         if scaleBits != nil { throw fail("block_sizes.scale_bits", "scale bits apply to FP4 / MX formats") }
       case .array(let eb) where eb.count == 2:
-        let pair = eb.map { v -> Int in if case .number(let d) = v { Int(d) } else { -1 } }
+        let pair = eb.map { v -> Int in if case .number(let d) = v, let i = Int(exactly: d) { i } else { -1 } }
         if unsigned { throw fail("unsigned", "unsigned applies to integer formats") }
         switch (pair[0], pair[1], blockSize, scaleBits) {
         case (2, 1, 16, [4, 3]?):

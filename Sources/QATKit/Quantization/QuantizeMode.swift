@@ -125,13 +125,18 @@ public enum QuantizeMode: Mode {
 
   /// Builds the quantizer at `path` with the factory of its algorithm. A ``ConfigError`` from
   /// the factory names a key of the attributes (`algorithmOptions.treshold`, `format`); it is
-  /// reported under the quantizer's path (`fc1.weight_quantizer.algorithmOptions.treshold`).
+  /// reported under the quantizer's path (`fc1.weight_quantizer.algorithmOptions.treshold`), and
+  /// so is ``QuantizerError/unsupportedFormat(algorithm:format:reason:)``
+  /// (`fc1.weight_quantizer.format`, with the algorithm's reason).
   package static func makeQuantizer(
     _ attributes: QuantizerAttributes, path: String, environment: QuantizationEnvironment
   ) throws -> any Quantizer {
     let factory = try environment.quantizerFactory(attributes.algorithm, path: path)
     do { return try factory(attributes) } catch let e as ConfigError {
       throw e.prefixed(path, context: "quantize config")
+    } catch let e as QuantizerError {
+      guard case .unsupportedFormat = e else { throw e }
+      throw ConfigError.invalidValue("quantize config", path: path.isEmpty ? "format" : "\(path).format", "\(e)")
     }
   }
 
@@ -354,10 +359,11 @@ public enum QuantizeMode: Mode {
           do { try q.validate(inputShape: param.shape) } catch QuantizerError.incompatibleInput(_, let shape, let m) {
             throw QuantizerError.incompatibleInput(path: path, shape: shape, m)
           }
-          // A quantizer recorded disabled may have no range (a config rule switched it off
-          // before calibration, e.g. BERT's embedding tables); when it has one, it must fit.
+          // A disabled quantizer that was never calibrated (e.g. the embedding tables ModelOpt's
+          // default configs switch off) has no range; any range it has must fit the weight.
+          let uncalibratedAndDisabled = !record.attributes.enable && record.state["_amax"] == nil
           if let tq = q as? TensorQuantizer, let expected = tq.expectedAmaxShape(forInput: param.shape),
-            record.state["_amax"] != expected, record.attributes.enable || record.state["_amax"] != nil
+            record.state["_amax"] != expected, !uncalibratedAndDisabled
           {
             throw QuantizerError.stateMismatch(
               "a \(record.attributes.granularity) range of weight \(param.shape) has shape \(expected), the record says \(record.state["_amax"].map { "\($0)" } ?? "none")")

@@ -68,15 +68,19 @@ struct MiniLMCommand: Command {
     if algorithms.contains(where: { $0 != nil }), ranges.contains(.lsq) {
       throw CLIError.usage("--algorithm runs with frozen ranges (AWQ, SmoothQuant and GPTQ work on the built-in quantizer); add --ranges frozen")
     }
+    // Options first, the model last: a bad option is a usage error whether or not the model is installed.
+    let epochs = try arguments.int("--epochs", default: 2, in: 0...1000)
+    let batchSize = try arguments.int("--batch-size", default: 32, in: 1...4096)
+    let learningRate = Float(try arguments.double("--lr", default: 2e-5, in: 0...1))
+    let rangeLearningRate = Float(try arguments.double("--range-lr", default: 1e-2, in: 0...10))
+    let hiddenWeight = Float(try arguments.double("--hidden-kd", default: 0, in: 0...1))
+    let seed = UInt64(try arguments.int("--seed", default: 0, in: 0...Int(Int32.max)))
     job = MiniLMJob(
       modelDirectory: try MiniLMFiles.directory(arguments.url("--model")), dataDirectory: arguments.url("--data"),
-      recipes: recipes, algorithms: algorithms.isEmpty ? [nil] : algorithms, ranges: ranges, epochs: try arguments.int("--epochs", default: 2, in: 0...1000),
-      batchSize: try arguments.int("--batch-size", default: 32, in: 1...4096),
-      learningRate: Float(try arguments.double("--lr", default: 2e-5, in: 0...1)),
-      rangeLearningRate: Float(try arguments.double("--range-lr", default: 1e-2, in: 0...10)),
+      recipes: recipes, algorithms: algorithms.isEmpty ? [nil] : algorithms, ranges: ranges, epochs: epochs,
+      batchSize: batchSize, learningRate: learningRate, rangeLearningRate: rangeLearningRate,
       calibrator: arguments.string("--calibrator") ?? "max", lsqCalibrator: arguments.string("--lsq-calibrator") ?? "percentile",
-      dropout: !arguments.flag("--no-dropout"),
-      hiddenWeight: Float(try arguments.double("--hidden-kd", default: 0, in: 0...1)), seed: UInt64(try arguments.int("--seed", default: 0, in: 0...Int(Int32.max))),
+      dropout: !arguments.flag("--no-dropout"), hiddenWeight: hiddenWeight, seed: seed,
       out: arguments.url("--out") ?? URL(fileURLWithPath: "runs/minilm"), golden: arguments.url("--golden"))
   }
 

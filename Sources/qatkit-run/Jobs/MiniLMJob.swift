@@ -185,6 +185,7 @@ struct MiniLMJob {
     guard fresh.embed(texts, tokenizer: tokenizer).scalars == expected else {
       throw CLIError.failure("\(url.lastPathComponent) does not restore bit-identically")
     }
+    Progress.note("  \(url.lastPathComponent) restores onto a freshly loaded model bit-identically")
   }
 
   /// Compares the FP32 model with sentence-transformers' embeddings and ids (`eval_golden.json`).

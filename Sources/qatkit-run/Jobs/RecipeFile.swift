@@ -58,8 +58,16 @@ struct RecipeFile {
         keys.append(String(rest))
       }
     }
+    // Each key is one level of recursion (and of the JSON written back): a recipe is a few
+    // levels deep, a path of thousands of keys is a mistake, not a recipe.
+    guard keys.count <= maxKeyDepth else {
+      throw CLIError.usage("--set: the key path has \(keys.count) keys; at most \(maxKeyDepth) (e.g. stages.qat.epochs=5)")
+    }
     return try set(value, at: keys[...], in: json, path: "")
   }
+
+  /// The most keys a `--set` path may have.
+  static let maxKeyDepth = 32
 
   private static func set(_ value: JSONValue, at keys: ArraySlice<String>, in json: JSONValue, path: String) throws -> JSONValue {
     guard let key = keys.first else { return value }

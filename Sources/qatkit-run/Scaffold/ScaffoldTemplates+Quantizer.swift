@@ -35,12 +35,14 @@ extension ScaffoldTemplates {
 
       /// Builds the quantizer from its attributes.
       ///
-      /// - Throws: ``ConfigError`` for a format it cannot quantize to or a bad option.
+      /// - Throws: `QuantizerError.unsupportedFormat` for a format it cannot quantize to;
+      ///   `ConfigError` for attributes the core rejects (bit widths 2–8, ...) or a bad option.
       public init(attributes: QuantizerAttributes) throws {
         guard case .int(let bits, let signed) = attributes.format else {
-          throw ConfigError.invalidValue(
-            "__SNAKE__", path: "format", "__SNAKE__ quantizes to integers: use an int format, not \(attributes.format)")
+          throw QuantizerError.unsupportedFormat(
+            algorithm: "__SNAKE__", format: attributes.format, reason: "__SNAKE__ quantizes to integers; use an int format")
         }
+        try attributes.validate(path: "")   // the checks the core formats share
         options = try attributes.decodeAlgorithmOptions(Options.self)
         self.attributes = attributes
         isEnabled = attributes.enable
@@ -173,6 +175,16 @@ extension ScaffoldTemplates {
           surrogate: Self.surrogate
         ).run()
         #expect(report.passed, "\(report)")
+      }
+
+      /// A format the algorithm does not implement is a typed error naming it.
+      @Test func refusesFloatFormats() {
+        #expect {
+          try __NAME__Quantizer(attributes: QuantizerAttributes(format: .e4m3, algorithm: "__SNAKE__"))
+        } throws: { e in
+          guard case QuantizerError.unsupportedFormat(let algorithm, .e4m3, _) = e else { return false }
+          return algorithm == "__SNAKE__"
+        }
       }
 
       /// Values on the grid: int4 with range 7 has step 1 and codes -8...7.

@@ -24,11 +24,14 @@ public final class LogQuantizer: Quantizer {
 
   /// Builds the quantizer.
   ///
-  /// - Throws: ``ConfigError`` naming `format` for other formats, or an option key (it has none).
+  /// - Throws: `QuantizerError.unsupportedFormat` for formats other than signed int3…int8;
+  ///   `ConfigError` for attributes the core rejects or an option key (it has none).
   public init(attributes: QuantizerAttributes) throws {
     guard case .int(let bits, true) = attributes.format, bits >= 3 else {
-      throw ConfigError.invalidValue("log2", path: "format", "log2 needs a signed int format of 3 to 8 bits, not \(attributes.format)")
+      throw QuantizerError.unsupportedFormat(
+        algorithm: "log2", format: attributes.format, reason: "log2 needs a signed int format of 3 to 8 bits")
     }
+    try attributes.validate(path: "")
     _ = try attributes.decodeAlgorithmOptions(NoOptions.self)
     self.attributes = attributes
     isEnabled = attributes.enable

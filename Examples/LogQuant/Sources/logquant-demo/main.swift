@@ -10,10 +10,10 @@ enum DemoError: Error { case failed }
 func demo() throws {
   let (train, test) = try Digits.load()
   let fp32 = MLP([64, 64, 10], seed: 0)
-  Training.fit(fp32, data: train, epochs: 5, batchSize: 64, optimizer: Adam(fp32.parameters(), learningRate: 3e-3), seed: 0) {
+  try Training.fit(fp32, data: train, epochs: 5, batchSize: 64, optimizer: Adam(fp32.parameters(), learningRate: 3e-3), seed: 0) {
     Loss.crossEntropy(fp32($0), $1)
   }
-  print("FP32 test accuracy:", Training.accuracy(fp32, on: test))
+  print("FP32 test accuracy:", try Training.accuracy(fp32, on: test))
 
   var registry = Registry.builtin
   try registry.register(LogQuantPlugin.self)
@@ -23,7 +23,7 @@ func demo() throws {
     try m.loadStateDict(Dictionary(uniqueKeysWithValues: fp32.stateDict().map { ($0.0, $0.1.copy()) }))
     return m
   }
-  let calibration: (Module) throws -> Void = { m in for b in train.batches(size: 256) { _ = m(b.inputs) } }
+  let calibration: (Module) throws -> Void = { m in for b in try train.batches(size: 256) { _ = m(b.inputs) } }
 
   // From Swift: 4-bit power-of-two weights per channel, and the uniform int4 baseline.
   for algorithm in ["log2", "static"] {
@@ -31,7 +31,7 @@ func demo() throws {
     w.algorithm = algorithm
     let m = try copyOfFP32()
     try convert(m, modes: [.quantize(.weightsAndActivations(weights: w, activations: nil))], registry: registry, forwardLoop: calibration)
-    print("W4 per-channel \(algorithm), PTQ test accuracy:", Training.accuracy(m, on: test))
+    print("W4 per-channel \(algorithm), PTQ test accuracy:", try Training.accuracy(m, on: test))
   }
 
   // From a JSON recipe, by name, as a tool would: recipe.json sits next to Package.swift.
@@ -40,7 +40,7 @@ func demo() throws {
   let json = try JSONValue(parsing: String(contentsOf: recipe, encoding: .utf8))
   let model = try copyOfFP32()
   try convert(model, modes: [.named("quantize", json)], registry: registry, forwardLoop: calibration)
-  print("recipe.json (W4 log2 weights, A8 inputs), PTQ test accuracy:", Training.accuracy(model, on: test))
+  print("recipe.json (W4 log2 weights, A8 inputs), PTQ test accuracy:", try Training.accuracy(model, on: test))
 
   // A checkpoint records the plugin; it restores with it and names it without it.
   let url = FileManager.default.temporaryDirectory.appendingPathComponent("logquant-demo-\(ProcessInfo.processInfo.processIdentifier).safetensors")

@@ -34,6 +34,14 @@ final class LogQuantTests: XCTestCase {
     XCTAssertTrue(report.passed, report.description)
   }
 
+  func testUnsupportedFormatsAreTypedErrors() {
+    for format in [QuantFormat.int(bits: 2, signed: true), .int(bits: 4, signed: false), .e4m3] {
+      XCTAssertThrowsError(try LogQuantizer(attributes: QuantizerAttributes(format: format, algorithm: "log2"))) { e in
+        guard case QuantizerError.unsupportedFormat("log2", format, _) = e else { return XCTFail("\(e)") }
+      }
+    }
+  }
+
   func testPowersOfTwo() throws {
     let q = try LogQuantizer(attributes: QuantizerAttributes(format: .int4, algorithm: "log2"))
     try q.allocateState(shapes: ["_amax": [1]])
