@@ -131,7 +131,9 @@ let package = Package(
     .target(name: "QATDistributed", dependencies: ["QATKit"], path: "Sources/Distributed"),
 
     // MARK: Models
-    .target(name: "QATTransformers", dependencies: ["QATKit"], path: "Sources/Transformers"),
+    // A model library registers its ONNX emitters with QATExport (as plugins register with the
+    // registry), so QATExport never depends on the models it exports.
+    .target(name: "QATTransformers", dependencies: ["QATKit", "QATExport"], path: "Sources/Transformers"),
 
     // MARK: Tools
     .executableTarget(
@@ -168,7 +170,7 @@ let package = Package(
     .testTarget(name: "QATDistributedTests", dependencies: ["QATDistributed"], path: "Tests/QATDistributedTests"),
     .testTarget(
       name: "QATExportTests",
-      dependencies: ["QATKit", "QATRegistry", "QATExport", "QATTestSupport"],
+      dependencies: ["QATKit", "QATRegistry", "QATExport", "QATTransformers", "QATTestSupport"],
       path: "Tests/QATExportTests", resources: [.copy("Fixtures")]),
     .testTarget(
       name: "QATKitRunTests",

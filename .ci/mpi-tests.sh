@@ -14,7 +14,8 @@
 #      ranges), evaluations equal, trained stages within max(1, 1% of the test rows) test rows
 #      (docs/DATA-PARALLEL.md); the table printed once; rank 0 alone writes;
 #   4. a rank that throws, hangs or is killed ends the whole job with a message on every rank; so
-#      does a failed write on rank 0 and ranks that read different data (qatkit-run).
+#      does a failed write on rank 0 and ranks that read different data (qatkit-run); embed and
+#      minilm, which have no data-parallel mode, refuse to run on 2 ranks.
 # Prints "N passed, N failed" last; exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -227,6 +228,21 @@ else
   fail "qatkit-run, ranks reading different data: exit code $rc"
   cat "$WORK/data.txt"
 fi
+
+# embed and minilm have no data-parallel mode: under 2 ranks they refuse before any work.
+echo "x" >"$WORK/one-line.txt"
+for args in "minilm --epochs 0 --out $WORK/minilm" "embed --input $WORK/one-line.txt --output $WORK/e.safetensors"; do
+  # shellcheck disable=SC2086
+  "${MPIRUN[@]}" "$BIN/qatkit-run" $args >"$WORK/single.txt" 2>&1
+  rc=$?
+  if [ $rc -ne 0 ] && grep -q "runs in one process (it has no data-parallel mode yet)" "$WORK/single.txt" &&
+    [ ! -e "$WORK/minilm" ] && [ ! -e "$WORK/e.safetensors" ]; then
+    pass "qatkit-run ${args%% *} under 2 ranks: exit code $rc, refused before any work"
+  else
+    fail "qatkit-run ${args%% *} under 2 ranks: exit code $rc"
+    cat "$WORK/single.txt"
+  fi
+done
 
 section ""
 echo "time per section:${times#,}"

@@ -26,6 +26,15 @@ sides) can land one quantization step away, which moves a logit by about one ste
 fuse operators into kernels that sum in another order, which can hit that case elsewhere (onnxruntime issue #32132
 describes the same one-step difference in its fused integer kernels).
 
+BERT models (a reference file with `kind` = `sentence_embedding` in its metadata: `input_ids`, `attention_mask`,
+QATKit's `embeddings` and optionally the FP32 model's `fp32_embeddings`; written by `qatkit-run export MINILM_CKPT
+--format onnx --reference` on the 500 bundled eval sentences, or by `ONNXRuntimeArtifacts` on a tiny random BERT and,
+when fetched, all-MiniLM-L6-v2): onnxruntime runs the whole padded batch, and its L2-normalized embeddings must agree
+with QATKit's sentence by sentence: in the "reference" and "optimized" sessions every sentence's cosine to QATKit's
+embedding is at least 1 - EMBEDDING_COSINE_TOLERANCE and no component differs by more than EMBEDDING_ABS_TOLERANCE
+(the embeddings have norm 1). With `fp32_embeddings`, the mean / min cosine to FP32 is printed for QATKit and for
+onnxruntime side by side (the quality number of the README's MiniLM tables).
+
 Needs numpy, onnx, onnxruntime (no safetensors package: the reference file is parsed here). Exit code 1 on any
 failure.
 """
@@ -40,6 +49,8 @@ import onnxruntime as ort
 
 REFERENCE_TOLERANCE = 1e-3
 OPTIMIZED_TOLERANCE = 1e-2
+EMBEDDING_COSINE_TOLERANCE = 1e-4
+EMBEDDING_ABS_TOLERANCE = 1e-2
 
 
 def read_safetensors(path):
@@ -56,6 +67,63 @@ def read_safetensors(path):
     return tensors, meta
 
 
+def sessions():
+    """(mode, graph optimization level or None for a plain session) of the three onnxruntime configurations."""
+    return [("reference", ort.GraphOptimizationLevel.ORT_DISABLE_ALL),
+            ("optimized", ort.GraphOptimizationLevel.ORT_ENABLE_ALL), ("defaults", None)]
+
+
+def open_session(path, level):
+    if level is None:
+        return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.graph_optimization_level = level
+    options.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "1")
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"],
+                                disabled_optimizers=["WeightBiasQuantization"])
+
+
+def cosines(a, b):
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def check_embedding(name, path, model, opset, ref, meta):
+    """A BERT graph: input_ids + attention_mask -> sentence embedding, against QATKit's embeddings."""
+    want = ref["embeddings"]
+    fp32 = ref.get("fp32_embeddings")
+    qdq = sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node)
+    feeds = {"input_ids": ref["input_ids"].astype(np.int64), "attention_mask": ref["attention_mask"].astype(np.int64)}
+    ok = True
+    report = []
+    for mode, level in sessions():
+        session = open_session(path, level)
+        got = session.run(None, feeds)[0]
+        cos = cosines(got, want)
+        diff = float(np.abs(got - want).max())
+        line = f"{mode}: worst cosine to QATKit 1 - {1 - cos.min():.1e} (sentence {int(cos.argmin())}), max |diff| {diff:.2e}"
+        if fp32 is not None:
+            c = cosines(got, fp32)
+            line += f"; vs FP32 mean / min cosine {c.mean():.4f} / {c.min():.4f}"
+        report.append(line)
+        if mode == "defaults":
+            continue
+        if cos.min() < 1 - EMBEDDING_COSINE_TOLERANCE:
+            print(f"FAIL {name} ({mode}): worst cosine {cos.min():.8f} < 1 - {EMBEDDING_COSINE_TOLERANCE}")
+            ok = False
+        if diff > EMBEDDING_ABS_TOLERANCE:
+            print(f"FAIL {name} ({mode}): max |embedding difference| {diff:.3g} > {EMBEDDING_ABS_TOLERANCE}")
+            ok = False
+    head = f"{'ok  ' if ok else 'FAIL'} {name}: opset {opset}, {qdq} Q/DQ nodes, {want.shape[0]} sentences " \
+           f"(T = {ref['input_ids'].shape[1]})"
+    if fp32 is not None:
+        c = cosines(want, fp32)
+        head += f"; QATKit vs FP32 mean / min cosine {c.mean():.4f} / {c.min():.4f}"
+    print(head + "\n       onnxruntime " + "\n       onnxruntime ".join(report))
+    return ok
+
+
 def check(path):
     name = os.path.basename(path)[: -len(".onnx")]
     ref_path = path[: -len(".onnx")] + ".reference.safetensors"
@@ -66,6 +134,8 @@ def check(path):
     onnx.checker.check_model(model, full_check=True)
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     ref, meta = read_safetensors(ref_path)
+    if meta.get("kind") == "sentence_embedding":
+        return check_embedding(name, path, model, opset, ref, meta)
     labels = ref["labels"].astype(np.int64)
     want = ref["logits"]
     qat_pred = want.argmax(axis=1)
@@ -74,19 +144,10 @@ def check(path):
     qdq = sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node)
     ok = True
     report = []
-    for mode, level, tolerance in (
-        ("reference", ort.GraphOptimizationLevel.ORT_DISABLE_ALL, REFERENCE_TOLERANCE),
-        ("optimized", ort.GraphOptimizationLevel.ORT_ENABLE_ALL, OPTIMIZED_TOLERANCE),
-        ("defaults", None, None),
-    ):
-        if level is None:
-            session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        else:
-            options = ort.SessionOptions()
-            options.graph_optimization_level = level
-            options.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "1")
-            session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"],
-                                           disabled_optimizers=["WeightBiasQuantization"])
+    tolerances = {"reference": REFERENCE_TOLERANCE, "optimized": OPTIMIZED_TOLERANCE, "defaults": None}
+    for mode, level in sessions():
+        tolerance = tolerances[mode]
+        session = open_session(path, level)
         (input_name,) = [i.name for i in session.get_inputs()]
         logits = session.run(None, {input_name: ref["input"]})[0]
         pred = logits.argmax(axis=1)

@@ -2,13 +2,15 @@ import Foundation
 import QATKit
 import QATRegistry
 import QATTestSupport
+import QATTransformers
 import Testing
 @testable import QATExport
 
 /// Writes the models `scripts/check_onnx.py` runs in onnxruntime (`.ci/run` sets
 /// `QATKIT_ONNX_CHECK_DIR`): for each, `<name>.onnx` and `<name>.reference.safetensors` with
 /// the digits test inputs, labels and QATKit's logits of the same quantized model (metadata:
-/// QATKit's test accuracy). Skipped in plain `swift test`.
+/// QATKit's test accuracy); for BERT models `<name>.reference.safetensors` holds token ids, the
+/// attention mask and QATKit's sentence embeddings instead. Skipped in plain `swift test`.
 @Suite(.enabled(if: ProcessInfo.processInfo.environment["QATKIT_ONNX_CHECK_DIR"] != nil))
 struct ONNXRuntimeArtifacts {
   static let out = URL(fileURLWithPath: ProcessInfo.processInfo.environment["QATKIT_ONNX_CHECK_DIR"] ?? "/nonexistent")
@@ -82,5 +84,42 @@ struct ONNXRuntimeArtifacts {
     }
     try convert(zoo, modes: [.quantize(.int8)], forwardLoop: calibrate)
     try Self.write("architecture_layers_int8", zoo, test: testImages, imageInput: true, minimumAccuracy: 0.5)
+  }
+
+  /// BERT: a tiny random BERT with INT8 on every Linear, LayerNorm input and attention matmul
+  /// (a padded batch of random ids), always; all-MiniLM-L6-v2 in FP32 and INT8 W8A8
+  /// (`INT8_DEFAULT_CFG` with the LayerNorm inputs off, the 0.98-cosine row of the README) when
+  /// it has been fetched. The debug build runs MiniLM slowly, so on few sentences: calibration on
+  /// the first 8 corpus sentences, the check on the first 8 eval sentences (the release command
+  /// line checks all 500: README, "Export").
+  @Test func bertModels() throws {
+    try FileManager.default.createDirectory(at: Self.out, withIntermediateDirectories: true)
+    let tiny = try ONNXBertTests.quantizedTiny()
+    try Self.writeBert("bert_tiny_int8", tiny, batch: ONNXBertTests.batch(count: 16, seed: 99))
+    guard let directory = MiniLM.locate() else {
+      print("ONNXRuntimeArtifacts: MiniLM skipped: \(MiniLM.missingHint)")
+      return
+    }
+    let resources = Examples.packageRoot.appendingPathComponent("Sources/qatkit-run/Resources/minilm")
+    func lines(_ file: String, _ n: Int) throws -> [String] {
+      Array(try String(contentsOf: resources.appendingPathComponent(file), encoding: .utf8)
+        .split(separator: "\n").map(String.init).filter { !$0.isEmpty }.prefix(n))
+    }
+    let tokenizer = try BertTokenizer(directory: directory)
+    let texts = tokenizer.batch(try lines("eval.txt", 8))
+    let model = try BertModel.load(directory: directory)
+    let fp32 = try Self.writeBert("minilm_fp32", model, batch: texts, quantized: false)
+    let calibration = tokenizer.batch(try lines("corpus_train.txt", 8)).packed
+    try convert(model, modes: [.quantize(BertQuantization.config(.int8NoLayerNorm))], forwardLoop: { m in _ = m(calibration) })
+    try Self.writeBert("minilm_int8", model, batch: texts, fp32: fp32)
+  }
+
+  @discardableResult
+  static func writeBert(_ name: String, _ model: BertModel, batch: TokenBatch, fp32: Tensor? = nil, quantized: Bool = true) throws -> Tensor {
+    try ONNXExporter.standardWithBert.write(
+      model, to: out.appendingPathComponent("\(name).onnx"), inputs: ONNXExporter.bertInputs,
+      outputName: ONNXExporter.bertOutputName(model), overwrite: true, requireQuantizers: quantized)
+    return try model.writeEmbeddingReference(
+      batch: batch, fp32Embeddings: fp32, metadata: ["model": name], to: out.appendingPathComponent("\(name).reference.safetensors"))
   }
 }

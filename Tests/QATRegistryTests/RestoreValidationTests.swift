@@ -60,6 +60,23 @@ import Testing
     #expect(fresh.namedQuantizers().count == 4)
   }
 
+  /// A weight quantizer a config switches off before calibration (ModelOpt's default configs
+  /// disable embedding tables) has no range: its checkpoint restores (it used to be rejected as
+  /// "the record says none", so `qatkit-run export` and `embed --checkpoint` refused MiniLM's).
+  @Test func disabledUncalibratedWeightQuantizerRestores() throws {
+    let m = MLP(Self.sizes, seed: 1)
+    var rng = RandomGenerator(seed: 2)
+    let x = Tensor.randn([6, 8], using: &rng)
+    let config = QuantizeConfig.weightsAndActivations(weights: .int(8, axis: 0), activations: .int(8)).setting("fc2.*", enabled: false)
+    try convert(m, modes: [.quantize(config)], forwardLoop: { m in _ = m(x) })
+    let url = tempURL("disabled.safetensors")
+    try save(m, to: url)
+    let fresh = MLP(Self.sizes, seed: 5)
+    try restore(fresh, from: url)
+    #expect(Tensor.withoutGrad { fresh(x) }.scalars == Tensor.withoutGrad { m(x) }.scalars)
+    #expect(fresh.namedQuantizers().filter { $0.1.isEnabled }.count == 2)
+  }
+
   @Test func stateShapesFromTheIssue() throws {
     let url = try Self.source()
     let w = "fc1.weight_quantizer"

@@ -18,6 +18,7 @@ public final class ONNXExportContext {
   private var shapes: [String: [Int]] = [:]
   /// The graph inputs by name.
   var graphInputs: [String: ONNXValueInfo] = [:]
+  private var sharedValues: [String: String] = [:]
   let exporter: ONNXExporter
 
   init(opset: Int, exporter: ONNXExporter) {
@@ -31,6 +32,14 @@ public final class ONNXExportContext {
   /// The graph input called `name` (for models with several inputs, e.g. an attention mask
   /// next to the token ids), or `nil`.
   public func graphInput(_ name: String) -> String? { graphInputs[name] == nil ? nil : name }
+
+  /// Makes the graph value `value` available to the emitters visited after this call under
+  /// `key` (e.g. a model's emitter publishes the additive attention mask its attention layers
+  /// read, as the model's forward pass shares the batch's mask); `nil` removes it.
+  public func share(_ value: String?, as key: String) { sharedValues[key] = value }
+
+  /// The value shared under `key` by an enclosing emitter (see ``share(_:as:)``), or `nil`.
+  public func shared(_ key: String) -> String? { sharedValues[key] }
 
   /// Records that the graph needs at least `version` of the default operator set.
   public func require(opset version: Int) { requiredOpset = Swift.max(requiredOpset, version) }

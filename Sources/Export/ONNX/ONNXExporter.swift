@@ -123,7 +123,25 @@ public struct ONNXExporter: Sendable {
     _ model: Module, to url: URL, inputShape: [Int], overwrite: Bool = false, inputName: String = "input",
     outputName: String = "logits"
   ) throws -> ONNXExportReport {
-    let m = try graph(for: model, inputShape: inputShape, inputName: inputName, outputName: outputName)
+    try write(graph(for: model, inputShape: inputShape, inputName: inputName, outputName: outputName), to: url, overwrite: overwrite)
+  }
+
+  /// Writes the graph of `model` with several typed inputs (see
+  /// ``graph(for:inputs:outputName:requireQuantizers:)``) to `url`, verified and atomically as
+  /// ``write(_:to:inputShape:overwrite:inputName:outputName:)``. `requireQuantizers: false`
+  /// writes an unquantized model (a float baseline for the same runtime).
+  ///
+  /// - Throws: as ``write(_:to:inputShape:overwrite:inputName:outputName:)``.
+  @discardableResult
+  public func write(
+    _ model: Module, to url: URL, inputs: [ONNXValueInfo], outputName: String, overwrite: Bool = false,
+    requireQuantizers: Bool = true
+  ) throws -> ONNXExportReport {
+    try write(graph(for: model, inputs: inputs, outputName: outputName, requireQuantizers: requireQuantizers), to: url, overwrite: overwrite)
+  }
+
+  /// Serializes `m`, checks it parses back equal, writes it next to `url` and renames it into place.
+  private func write(_ m: ONNXModel, to url: URL, overwrite: Bool) throws -> ONNXExportReport {
     let location = try OutputLocation(url, overwrite: overwrite)
     let bytes = m.serialized()
     let reread: ONNXModel

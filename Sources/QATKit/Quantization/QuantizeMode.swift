@@ -359,8 +359,11 @@ public enum QuantizeMode: Mode {
           do { try q.validate(inputShape: param.shape) } catch QuantizerError.incompatibleInput(_, let shape, let m) {
             throw QuantizerError.incompatibleInput(path: path, shape: shape, m)
           }
+          // A disabled quantizer that was never calibrated (e.g. the embedding tables ModelOpt's
+          // default configs switch off) has no range; any range it has must fit the weight.
+          let uncalibratedAndDisabled = !record.attributes.enable && record.state["_amax"] == nil
           if let tq = q as? TensorQuantizer, let expected = tq.expectedAmaxShape(forInput: param.shape),
-            record.state["_amax"] != expected
+            record.state["_amax"] != expected, !uncalibratedAndDisabled
           {
             throw QuantizerError.stateMismatch(
               "a \(record.attributes.granularity) range of weight \(param.shape) has shape \(expected), the record says \(record.state["_amax"].map { "\($0)" } ?? "none")")

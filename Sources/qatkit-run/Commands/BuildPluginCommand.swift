@@ -85,6 +85,11 @@ struct BuildPluginCommand: Command {
       "-emit-library", "-parse-as-library", "-swift-version", "6", "-module-name", moduleName, "-I", modules.path,
       "-D", "QATKIT_PLUGIN_LIBRARY", optimize ? "-O" : "-Onone",
     ]
+    // QATKit imports C targets of the package (its integer kernels) internally; the compiler
+    // still reads their module maps when it loads QATKit, so hand it the ones SwiftPM generated.
+    for map in Self.cModuleMaps(in: modules.deletingLastPathComponent()) {
+      args += ["-Xcc", "-fmodule-map-file=\(map.path)"]
+    }
     #if os(macOS)
       args += ["-Xlinker", "-undefined", "-Xlinker", "dynamic_lookup"]
     #endif
@@ -109,6 +114,16 @@ struct BuildPluginCommand: Command {
     }
     print("built \(output.path) (module \(moduleName)) against \(modules.path)")
     print("load it with: qatkit-run --plugin \(output.path) list")
+  }
+
+  /// The module maps SwiftPM generated for the package's C targets in the build directory `dir`
+  /// (`<Target>.build/module.modulemap`), sorted by path.
+  static func cModuleMaps(in dir: URL) -> [URL] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+    return entries.filter { $0.hasSuffix(".build") }.sorted().compactMap { entry in
+      let map = dir.appendingPathComponent(entry).appendingPathComponent("module.modulemap")
+      return FileManager.default.fileExists(atPath: map.path) ? map : nil
+    }
   }
 
   /// Whether `s` is a Swift identifier made of ASCII letters, digits and `_`.

@@ -29,9 +29,11 @@ struct EmbedCommand: Command {
     try DistributedSession.requireSingleProcess("embed")
     guard let input = arguments.url("--input") else { throw CLIError.usage("'embed' needs --input FILE.txt") }
     guard let output = arguments.url("--output") else { throw CLIError.usage("'embed' needs --output FILE.safetensors") }
+    // Options first, the model last: a bad option is a usage error whether or not the model is installed.
+    let batchSize = try arguments.int("--batch-size", default: 64, in: 1...4096)
     job = EmbedJob(
       modelDirectory: try MiniLMFiles.directory(arguments.url("--model")), input: input, output: output,
-      checkpoint: arguments.url("--checkpoint"), batchSize: try arguments.int("--batch-size", default: 64, in: 1...4096))
+      checkpoint: arguments.url("--checkpoint"), batchSize: batchSize)
   }
 
   func run() throws { try job.run() }

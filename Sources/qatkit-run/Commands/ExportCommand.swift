@@ -11,22 +11,28 @@ struct ExportCommand: Command {
     "export CHECKPOINT --format onnx --output FILE.onnx [--reference] [--force]",
     "export CHECKPOINT --format safetensors --output FILE.safetensors [--force]",
     "export FP32_CHECKPOINT --quantize PRESET --format ... (PTQ on the digits training rows first)",
+    "export MINILM_CHECKPOINT --format onnx|unified --output PATH [--model MODEL_DIR] [--reference]",
   ]
   static let discussion = """
     The checkpoint is restored onto the architecture it was saved from (recorded by train,
     quantize, qat, distill, run and recipe; --model ARCH.json for others; else an MLP, with its
-    layer sizes read from the weights, or the SmallCNN) and written in the chosen format; every
+    layer sizes read from the weights, or the SmallCNN; a BertModel written by `minilm` is built
+    from the config.json of --model MODEL_DIR, default $QATKIT_MINILM_DIR or where
+    scripts/fetch-minilm.sh puts all-MiniLM-L6-v2) and written in the chosen format; every
     format is verified before it is moved into place, and nothing is left behind on error.
 
       unified      ModelOpt's unified Hugging Face checkpoint (what TensorRT-LLM, vLLM and SGLang
                    load): model.safetensors with packed weights and weight_scale / weight_scale_2 /
                    input_scale, hf_quant_config.json, and config.json with quantization_config when
-                   --config gives the model's config.json. Re-read and compared with the
+                   --config gives the model's config.json (a BERT's by default). Re-read and compared with the
                    fake-quantized weights after writing.
       onnx         ONNX with QuantizeLinear / DequantizeLinear: INT8 (opset 13), INT4 blocks
                    (opset 21), FP8 (opset 19). Input "input" [N, features] (MLP) or [N, 1, 8, 8]
-                   (CNN), output "logits". --reference also writes FILE.reference.safetensors with
-                   QATKit's logits on the digits test set, for scripts/check_onnx.py.
+                   (CNN), output "logits"; a BERT takes input_ids and attention_mask (int64
+                   [N, T]) and returns sentence_embedding [N, hidden]. --reference also writes
+                   FILE.reference.safetensors with QATKit's logits on the digits test set (a BERT:
+                   its and the FP32 model's embeddings of the bundled eval sentences), for
+                   scripts/check_onnx.py.
       safetensors  QATKit's codes-and-scales file (one safetensors, ModelOpt-like names).
 
     --quantize PRESET first quantizes an unquantized checkpoint (e.g. runs/fp32.safetensors
@@ -42,7 +48,7 @@ struct ExportCommand: Command {
     .option("--config", "FILE", "unified: the model's Hugging Face config.json, written with quantization_config"),
     .flag("--reference", "onnx: also write QATKit's logits on the digits test set next to the file"),
     .option("--quantize", "PRESET", "PTQ an unquantized checkpoint with this preset first (on its recorded data, or digits)"),
-    ModelOptions.checkpointModelSpec,
+    .option("--model", "ARCH.json|DIR", "the architecture when the checkpoint does not record it, or a BERT checkpoint's model directory"),
   ]
   static let positionals = 1...1
 
@@ -66,7 +72,14 @@ struct ExportCommand: Command {
     if let p = arguments.string("--quantize") {
       do { job.preset = try QuantizePreset(named: p) } catch { throw CLIError.usage("--quantize: \(error)") }
     }
-    if let file = try arguments.existingFile("--model") { job.architecture = try Architecture(contentsOf: file) }
+    if let url = arguments.url("--model") {
+      var isDirectory: ObjCBool = false
+      if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+        job.bertDirectory = url
+      } else if let file = try arguments.existingFile("--model") {
+        job.architecture = try Architecture(contentsOf: file)
+      }
+    }
     self.job = job
   }
 

@@ -3,6 +3,7 @@ import QATExport
 import QATKit
 import QATPlugins
 import QATRegistry
+import QATTransformers
 
 /// `qatkit-run export`: restores a QATKit checkpoint onto the architecture it was saved from
 /// and writes it in a deployment format, self-verified: ModelOpt's unified Hugging Face
@@ -36,9 +37,15 @@ struct ExportJob {
   var preset: QuantizePreset? = nil
   /// The architecture given with `--model` (else the one the checkpoint records, if any).
   var architecture: Architecture? = nil
+  /// The Hugging Face model directory of a BERT checkpoint (`--model DIR`; else
+  /// `$QATKIT_MINILM_DIR` or where `scripts/fetch-minilm.sh` puts all-MiniLM-L6-v2).
+  var bertDirectory: URL? = nil
 
   /// The architectures a checkpoint can be rebuilt into from its recorded model type and tensor shapes.
-  static let knownArchitectures = ["MLP (layer sizes from fc1.weight, fc2.weight, ...)", "SmallCNN"]
+  static let knownArchitectures = [
+    "MLP (layer sizes from fc1.weight, fc2.weight, ...)", "SmallCNN",
+    "BertModel (written by qatkit-run minilm; config.json from the model directory)",
+  ]
 
   func run() throws {
     let (model, inputShape) = try prepare()
@@ -72,9 +79,14 @@ struct ExportJob {
         print("PTQ with preset \(preset.name): max calibration on the \(data.train.count) training rows (\(a.layers.count)-layer model)")
       }
     } else {
-      model = try Self.rebuild(from: checkpoint)
+      model = try Self.rebuild(from: checkpoint, bertDirectory: bertDirectory)
       try DistributedSession.checkSameModel(model, source: checkpoint.lastPathComponent)
-      if let preset { model = try Self.quantize(model, preset: preset) }
+      if let preset {
+        guard !(model is BertModel) else {
+          throw CLIError.usage("--quantize calibrates on the digits rows; quantize a BERT with qatkit-run minilm --epochs 0 --configs \(preset.name) and export its checkpoint")
+        }
+        model = try Self.quantize(model, preset: preset)
+      }
     }
     return (model, inputShape)
   }
@@ -84,6 +96,9 @@ struct ExportJob {
     switch format {
     case .unified:
       var options = UnifiedExportOptions(overwrite: force)
+      // A BERT's config.json comes from its model directory unless --config gives another.
+      let hfConfig = self.hfConfig ?? ((model as? BertModel).flatMap { _ in try? Self.bertModelDirectory(bertDirectory) }?
+        .appendingPathComponent("config.json"))
       if let hfConfig {
         let text: String
         do { text = try String(contentsOf: hfConfig, encoding: .utf8) } catch {
@@ -95,6 +110,10 @@ struct ExportJob {
       }
       print(try UnifiedCheckpoint.write(model, to: output, options: options))
     case .onnx:
+      if let bert = model as? BertModel {
+        try writeBert(bert)
+        return
+      }
       let shape = inputShape ?? Self.inputShape(of: model)
       var referenceURL: URL? = nil
       if reference {
@@ -123,8 +142,41 @@ struct ExportJob {
     }
   }
 
+  /// A BERT as ONNX (`input_ids`, `attention_mask` → `sentence_embedding`) and, with
+  /// `--reference`, QATKit's and the FP32 model's embeddings of the bundled evaluation sentences.
+  private func writeBert(_ bert: BertModel) throws {
+    var referenceURL: URL? = nil
+    if reference {
+      guard output.pathExtension == "onnx" else {
+        throw CLIError.usage("--reference needs an --output ending in .onnx (the reference file is named after it)")
+      }
+      let url = output.deletingPathExtension().appendingPathExtension("reference.safetensors")
+      if FileManager.default.fileExists(atPath: url.path), !force {
+        throw CLIError.input("\(url.path) already exists; pass --force to replace it")
+      }
+      referenceURL = url
+    }
+    let report = try ONNXExporter.standardWithBert.write(
+      bert, to: output, inputs: ONNXExporter.bertInputs, outputName: ONNXExporter.bertOutputName(bert), overwrite: force)
+    print(report)
+    guard let referenceURL else { return }
+    let directory = try Self.bertModelDirectory(bertDirectory)
+    let (fp32, tokenizer) = try MiniLMFiles.load(directory)
+    guard let evalURL = Bundle.module.url(forResource: "minilm/eval.txt", withExtension: nil)
+      ?? Bundle.module.resourceURL?.appendingPathComponent("minilm/eval.txt")
+    else { throw CLIError.failure("the bundled MiniLM evaluation sentences are missing from the build") }
+    let texts = try TextLines.read(evalURL, skipEmpty: true)
+    let embeddings = try bert.writeEmbeddingReference(
+      texts: texts, tokenizer: tokenizer, fp32: fp32, metadata: ["model": checkpoint.lastPathComponent], to: referenceURL)
+    let cmp = try EmbeddingComparison(embeddings, reference: fp32.embed(texts, tokenizer: tokenizer))
+    print("reference \(referenceURL.path): QATKit's embeddings of the \(texts.count) bundled eval sentences, and FP32's; QATKit vs FP32: \(cmp)")
+  }
+
+  /// The model directory of a BERT checkpoint: `--model DIR`, else the located all-MiniLM-L6-v2.
+  static func bertModelDirectory(_ given: URL?) throws -> URL { try MiniLMFiles.directory(given) }
+
   /// Restores `url` onto a freshly built model of the architecture it records.
-  static func rebuild(from url: URL) throws -> Module {
+  static func rebuild(from url: URL, bertDirectory: URL? = nil) throws -> Module {
     let summary: CheckpointSummary
     do { summary = try inspectCheckpoint(at: url) } catch { throw CLIError.input("\(error)") }
     let shapes = Dictionary(summary.tensors.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
@@ -144,6 +196,16 @@ struct ExportJob {
       model = MLP(sizes)
     case "SmallCNN":
       model = SmallCNN(classes: shapes["fc.weight"]?.first ?? 10)
+    case "BertModel":
+      // The architecture (heads, epsilon, pooling) from the model's config.json; every weight from the checkpoint.
+      let directory = try bertModelDirectory(bertDirectory)
+      let bert: BertModel
+      do { bert = try BertModel.load(directory: directory) } catch { throw CLIError.input("\(directory.path): \(error)") }
+      do { try restore(bert, from: url, registry: ToolRegistry.registry) } catch {
+        throw CLIError.input("cannot restore \(url.lastPathComponent) onto the BERT of \(directory.path): \(error)")
+      }
+      bert.eval()
+      return bert
     default:
       if summary.modelType == nil {
         throw CLIError.input(
