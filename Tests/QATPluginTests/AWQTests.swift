@@ -129,3 +129,18 @@ import Testing
     }
   }
 }
+
+/// AWQ through the contributor kit's calibration-algorithm suite.
+@Suite struct AWQConformanceTests {
+  @Test(arguments: ["awq_lite", "awq_clip", "awq_full"])
+  func conforms(_ name: String) {
+    let report = CalibrationAlgorithmConformance(
+      plugin: AWQPlugin.self, algorithm: name,
+      configs: [
+        .weightsAndActivations(weights: .int(4, blockSize: 8), activations: nil),
+        .weightsAndActivations(weights: .int(4, axis: 0), activations: .int(8)),
+      ]
+    ).run()
+    #expect(report.passed, "\(report)")
+  }
+}

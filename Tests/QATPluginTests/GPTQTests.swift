@@ -150,3 +150,17 @@ import Testing
     #expect(DigitsAlgorithmBench.bits(m) == before && m.modeHistory.isEmpty)
   }
 }
+
+/// GPTQ through the contributor kit's calibration-algorithm suite.
+@Suite struct GPTQConformanceTests {
+  @Test func conforms() {
+    let report = CalibrationAlgorithmConformance(
+      plugin: GPTQPlugin.self, algorithm: "gptq", options: .object(["blockSize": .number(4), "actOrder": .bool(true)]),
+      configs: [
+        .weightsAndActivations(weights: .int(4, blockSize: 8), activations: nil),
+        .weightsAndActivations(weights: .int(3, axis: 0), activations: .int(8)),
+      ]
+    ).run()
+    #expect(report.passed, "\(report)")
+  }
+}

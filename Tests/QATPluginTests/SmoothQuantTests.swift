@@ -80,3 +80,16 @@ import Testing
     #expect(m.modeHistory.isEmpty)
   }
 }
+
+/// SmoothQuant through the contributor kit's calibration-algorithm suite (fixed α and α search).
+@Suite struct SmoothQuantConformanceTests {
+  @Test func conforms() {
+    for options in [JSONValue.object([:]), .object(["alphas": .array([.number(0.3), .number(0.7)]), "fold": .bool(false)])] {
+      let report = CalibrationAlgorithmConformance(
+        plugin: SmoothQuantPlugin.self, algorithm: "smoothquant", options: options,
+        configs: [.weightsAndActivations(weights: .int(8, axis: 0), activations: .int(8))]
+      ).run()
+      #expect(report.passed, "\(report)")
+    }
+  }
+}

@@ -21,6 +21,24 @@ import Testing
     #expect(summary.description.contains("test_scale [TestPlugin]"))
   }
 
+  /// A weight quantizer that a rule switched off before calibration has no range; the
+  /// checkpoint restores (BERT's disabled embedding quantizers), while a disabled quantizer
+  /// that has a range must still have the right shape.
+  @Test func disabledWeightQuantizerWithoutARangeRestores() throws {
+    let m = MLP([4, 6, 3], seed: 3)
+    let config = QuantizeConfig.weightsAndActivations(weights: .int(4, blockSize: 2), activations: nil)
+      .setting("fc2.weight_quantizer", enabled: false)
+    var rng = RandomGenerator(seed: 1)
+    let x = Tensor.randn([5, 4], using: &rng)
+    try convert(m, modes: [.quantize(config)], registry: .builtin, forwardLoop: { _ = $0(x) })
+    #expect(m.layers[1].quantizer(slot: "weight_quantizer")?.stateTensors().isEmpty == true)
+    let url = tempURL("disabled.safetensors")
+    try save(m, to: url, registry: .builtin)
+    let fresh = MLP([4, 6, 3], seed: 99)
+    try restore(fresh, from: url, registry: .builtin)
+    #expect(outputs(fresh) == outputs(m))
+  }
+
   @Test func plainSafetensorsFromPyTorchRestoresAsVersion0() throws {
     let m = MLP([64, 256, 256, 10])
     try restore(m, from: fixtures().appendingPathComponent("mlp_digits_fp32.safetensors"))

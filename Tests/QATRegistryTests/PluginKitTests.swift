@@ -133,8 +133,39 @@ enum ForgetfulPlugin: QATPlugin {
   static func register(in registry: inout Registry) throws { try registry.register(mode: ForgetfulMode.self) }
 }
 
+/// Calibration algorithms broken on purpose: one forgets to calibrate the activations and
+/// ignores its options; one changes what a checkpoint does not hold (it switches fc1's weight
+/// quantizer off, a flag the quantize mode does not record), so a restored model differs.
+final class CarelessAlgorithm: CalibrationAlgorithm {
+  let offTheRecord: Bool
+  init(offTheRecord: Bool) { self.offTheRecord = offTheRecord }
+  func run(_ session: CalibrationSession) throws -> JSONValue {
+    try session.calibrate(weights: true, activations: offTheRecord)
+    if offTheRecord { session.linearLayers()[0].weightQuantizer.isEnabled = false }
+    return .object([:])
+  }
+}
+
+enum CarelessPlugin: QATPlugin {
+  static let name = "Careless"
+  static let summary = "broken on purpose"
+  static func register(in registry: inout Registry) throws {
+    try registry.register(algorithm: "careless", summary: "forgets activations, ignores options") { _ in CarelessAlgorithm(offTheRecord: false) }
+    try registry.register(algorithm: "off_the_record", summary: "changes an unrecorded flag") { _ in CarelessAlgorithm(offTheRecord: true) }
+  }
+}
+
 @Suite struct PluginKitTests {
   func failed(_ report: ConformanceReport) -> [String] { report.failures.map(\.name) }
+
+  @Test func calibrationAlgorithmSuiteCatchesForgottenRangesIgnoredOptionsAndSideTables() {
+    let config = QuantizeConfig.weightsAndActivations(weights: .int(4, axis: 0), activations: .int(8))
+    let careless = CalibrationAlgorithmConformance(plugin: CarelessPlugin.self, algorithm: "careless", configs: [config]).run()
+    #expect(failed(careless).contains { $0.hasPrefix("converts by name") }, "\(careless.details)")
+    let side = CalibrationAlgorithmConformance(plugin: CarelessPlugin.self, algorithm: "off_the_record", configs: [config]).run()
+    #expect(failed(side).contains { $0.hasPrefix("save → restore without the plugin") }, "\(side.details)")
+    #expect(failed(side).contains { $0.hasPrefix("bad options") }, "\(side.details)")
+  }
 
   @Test func quantizerSuiteCatchesIgnoredOptionsAndWrongGradients() {
     let surrogate = STESurrogate { input, frozen in

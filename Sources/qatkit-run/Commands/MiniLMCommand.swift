@@ -1,4 +1,5 @@
 import Foundation
+import QATKit
 import QATTransformers
 
 /// `qatkit-run minilm`: the all-MiniLM-L6-v2 PTQ → QAD table next to ModelOpt's numbers.
@@ -33,6 +34,10 @@ struct MiniLMCommand: Command {
     .option("--lsq-calibrator", "NAME", "calibrator of the activation ranges in the lsq runs (default: percentile)"),
     .flag("--no-dropout", "train the frozen runs without dropout (ModelOpt's script trains with the model's 0.1)"),
     .option("--hidden-kd", "W", "weight of hidden-state distillation on every encoder layer, 0…1 (default: 0)"),
+    .option(
+      "--algorithm", "SPEC",
+      "calibration algorithm to run every config with: none (plain), a name (awq_lite, awq_clip, awq_full, gptq, smoothquant) or a JSON object {\"method\": ..., options}; repeat to compare several (default: none; frozen ranges only)",
+      repeatable: true),
     .option("--seed", "N", "shuffling seed (default: 0)"),
     .option("--out", "DIR", "checkpoints and results.json (default: runs/minilm)"),
     .option("--golden", "FILE", "eval_golden.json: also check the FP32 model against sentence-transformers"),
@@ -53,6 +58,16 @@ struct MiniLMCommand: Command {
       }
       return r
     }
+    let algorithms: [CalibrationAlgorithmSpec?] = try arguments.strings("--algorithm").map { text in
+      if text == "none" { return nil }
+      guard text.hasPrefix("{") else { return CalibrationAlgorithmSpec(text) }
+      do {
+        return try JSONValue(parsing: text).decode(CalibrationAlgorithmSpec.self, context: "--algorithm")
+      } catch { throw CLIError.usage("--algorithm \(text): \(error)") }
+    }
+    if algorithms.contains(where: { $0 != nil }), ranges.contains(.lsq) {
+      throw CLIError.usage("--algorithm runs with frozen ranges (AWQ, SmoothQuant and GPTQ work on the built-in quantizer); add --ranges frozen")
+    }
     // Options first, the model last: a bad option is a usage error whether or not the model is installed.
     let epochs = try arguments.int("--epochs", default: 2, in: 0...1000)
     let batchSize = try arguments.int("--batch-size", default: 32, in: 1...4096)
@@ -62,8 +77,8 @@ struct MiniLMCommand: Command {
     let seed = UInt64(try arguments.int("--seed", default: 0, in: 0...Int(Int32.max)))
     job = MiniLMJob(
       modelDirectory: try MiniLMFiles.directory(arguments.url("--model")), dataDirectory: arguments.url("--data"),
-      recipes: recipes, ranges: ranges, epochs: epochs, batchSize: batchSize, learningRate: learningRate,
-      rangeLearningRate: rangeLearningRate,
+      recipes: recipes, algorithms: algorithms.isEmpty ? [nil] : algorithms, ranges: ranges, epochs: epochs,
+      batchSize: batchSize, learningRate: learningRate, rangeLearningRate: rangeLearningRate,
       calibrator: arguments.string("--calibrator") ?? "max", lsqCalibrator: arguments.string("--lsq-calibrator") ?? "percentile",
       dropout: !arguments.flag("--no-dropout"), hiddenWeight: hiddenWeight, seed: seed,
       out: arguments.url("--out") ?? URL(fileURLWithPath: "runs/minilm"), golden: arguments.url("--golden"))

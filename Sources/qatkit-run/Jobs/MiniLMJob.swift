@@ -29,6 +29,8 @@ struct MiniLMJob {
   let modelDirectory: URL
   let dataDirectory: URL?
   let recipes: [BertQuantization.Recipe]
+  /// Calibration algorithms to run each recipe with (`nil`: plain calibration).
+  let algorithms: [CalibrationAlgorithmSpec?]
   let ranges: [Ranges]
   let epochs: Int
   let batchSize: Int
@@ -71,14 +73,14 @@ struct MiniLMJob {
 
     var rows: [Row] = []
     var table = Table(header: ["config", "stage", "ranges", "mean cos", "min cos", "NN agree", "ModelOpt mean/min/NN", "time"])
-    func add(_ recipe: BertQuantization.Recipe, _ stage: String, _ ranges: String, _ cmp: EmbeddingComparison,
+    func add(_ label: String, _ stage: String, _ ranges: String, _ cmp: EmbeddingComparison,
              _ seconds: Double, _ ref: MiniLMReference.Row?) {
-      rows.append(Row(recipe: recipe.rawValue, stage: stage, ranges: ranges, meanCosine: cmp.meanCosine,
+      rows.append(Row(recipe: label, stage: stage, ranges: ranges, meanCosine: cmp.meanCosine,
                       minCosine: cmp.minCosine, nnAgreement: cmp.nearestNeighbourAgreement, seconds: seconds))
       let refText = ref.map { String(format: "%.4g / %.4g / %.3f", $0.mean, $0.min, $0.nn) + ($0.seconds.map { String(format: " (%.0f s)", $0) } ?? "") } ?? "-"
-      table.add([recipe.rawValue, stage, ranges, String(format: "%.4f", cmp.meanCosine), String(format: "%.4f", cmp.minCosine),
+      table.add([label, stage, ranges, String(format: "%.4f", cmp.meanCosine), String(format: "%.4f", cmp.minCosine),
                  String(format: "%.3f", cmp.nearestNeighbourAgreement), refText, secs(seconds)])
-      Progress.note("  \(recipe.rawValue) \(stage) (\(ranges)): \(cmp), \(secs(seconds))")
+      Progress.note("  \(label) \(stage) (\(ranges)): \(cmp), \(secs(seconds))")
       try? writeResults(rows)
     }
 
@@ -106,16 +108,19 @@ struct MiniLMJob {
     }
 
     for recipe in recipes {
-      Progress.note("\(recipe.rawValue) (\(recipe.modelOptName))")
+     for algorithm in algorithms {
+      let label = recipe.rawValue + (algorithm.map { "+\($0.method)" } ?? "")
+      Progress.note("\(label) (\(recipe.modelOptName)\(algorithm.map { ", algorithm \($0)" } ?? ""))")
       for variant in ranges {
         try Interrupt.check()
-        let tag = "\(recipe.rawValue)-\(variant.rawValue)"
+        let tag = "\(label)-\(variant.rawValue)"
         let learned = variant == .lsq
         // Percentile initialization for learned integer activation ranges; FP8 / FP4 ranges
         // (frozen in both recipes) keep the max calibrator: their exponents cover the outliers.
         let actCalibrator = learned && recipe.hasIntegerActivations ? lsqCalibrator : calibrator
         let config = BertQuantization.config(
-          recipe, calibrator: calibrator, activationCalibrator: actCalibrator, learnedRanges: learned)
+          recipe, calibrator: calibrator, activationCalibrator: actCalibrator, learnedRanges: learned
+        ).with(algorithm: algorithm)
         var rangesText = "\(calibrator), frozen"
         if learned && recipe.hasIntegerQuantizers {
           rangesText = recipe.hasIntegerActivations ? "W \(calibrator), A \(actCalibrator) → LSQ"
@@ -130,8 +135,14 @@ struct MiniLMJob {
             try convert(student, modes: [.quantize(config)], registry: registry, forwardLoop: forwardLoop)
           }
           let ptq = try evaluate(student)
-          add(recipe, "PTQ", rangesText, ptq, tPTQ, !learned && calibrator == "max" ? MiniLMReference.ptq(recipe) : nil)
+          add(label, "PTQ", rangesText, ptq, tPTQ, !learned && calibrator == "max" ? MiniLMReference.ptq(recipe, algorithm: algorithm?.method) : nil)
           try save(student, to: ptqURL, registry: registry)
+          if algorithm != nil {
+            // The algorithm's results are weights and quantizer state: the checkpoint restores
+            // bit for bit without running it again.
+            let probeTexts = Array(evalLines.prefix(64))
+            try checkRestore(ptqURL, expected: student.embed(probeTexts, tokenizer: tokenizer).scalars, texts: probeTexts, tokenizer: tokenizer, registry: registry)
+          }
         }
         guard epochs > 0 else { continue }
         // QAD from the restored PTQ checkpoint.
@@ -141,14 +152,15 @@ struct MiniLMJob {
         do {
           let (qadStudent, _) = try MiniLMFiles.load(modelDirectory, configure: configure)
           try restore(qadStudent, from: ptqURL, registry: registry)
-          let (dm, tQAD) = try distillation.run(qadStudent, label: "\(recipe.rawValue) QAD (\(variant.rawValue))")
+          let (dm, tQAD) = try distillation.run(qadStudent, label: "\(label) QAD (\(variant.rawValue))")
           let qad = try evaluate(dm)
-          add(recipe, "QAD", rangesText, qad, tQAD, !learned && calibrator == "max" && dropout ? MiniLMReference.qadFrozen(recipe) : nil)
+          add(label, "QAD", rangesText, qad, tQAD, !learned && calibrator == "max" && dropout && algorithm == nil ? MiniLMReference.qadFrozen(recipe) : nil)
           try save(dm, to: qadURL, registry: registry)
           trainedProbe = qadStudent.embed(probeTexts, tokenizer: tokenizer).scalars
         }
         try checkRestore(qadURL, expected: trainedProbe, texts: probeTexts, tokenizer: tokenizer, registry: registry)
       }
+     }
     }
     try writeResults(rows)
     Console.result(table.render())

@@ -10,6 +10,18 @@ enum MiniLMReference {
     let seconds: Double?
   }
 
+  /// ModelOpt's PTQ row of `recipe` calibrated with `algorithm` (`nil`: max calibration):
+  /// `INT4_AWQ_CFG` for INT4 blocks with `awq_lite`, `INT8_SMOOTHQUANT_CFG` for INT8 with
+  /// `smoothquant`; no row for other pairs.
+  static func ptq(_ recipe: BertQuantization.Recipe, algorithm: String?) -> Row? {
+    switch (recipe, algorithm) {
+    case (_, nil), (_, "max"): ptq(recipe)
+    case (.int4WeightOnly, "awq_lite"): Row(mean: 0.963, min: 0.919, nn: 0.800, seconds: nil)
+    case (.int8, "smoothquant"): Row(mean: 0.715, min: 0.463, nn: 0.386, seconds: nil)
+    default: nil
+    }
+  }
+
   static func ptq(_ recipe: BertQuantization.Recipe) -> Row? {
     switch recipe {
     case .int8: Row(mean: 0.711, min: 0.463, nn: 0.374, seconds: nil)
