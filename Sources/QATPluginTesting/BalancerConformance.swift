@@ -60,6 +60,7 @@ public struct BalancerConformance {
         ?? require(!specs.isEmpty && (1...3).contains(kdLossCount), "give at least one spec and kdLossCount in 1...3")
     }
     guard report.passed, let factory = try? registry.lookup(.balancer, kind, as: BalancerFactory.self) else { return report }
+    let specChecks = KindSpecChecks(build: { _ = try registry.makeBalancer($0) }, factory: { _ = try factory($0) }, noun: "balancer")
     for spec in specs {
       let tag = spec.text
       report.check("builds by kind, and its spec round-trips (\(tag))") {
@@ -74,21 +75,7 @@ public struct BalancerConformance {
         }
         return require(x == y, "rebuilt from its spec \(b.spec.text) it computes \(y) instead of \(x): the spec leaves something out")
       }
-      report.check("an unknown key is an error naming it (\(tag))") {
-        guard case .object(var o) = spec else { return "the spec is not a JSON object" }
-        o["__not_a_key__"] = .number(1)
-        do {
-          _ = try registry.makeBalancer(.object(o))
-          return "an unknown key was accepted: decode with StrictJSON.decode(_:from:kind:)"
-        } catch let e as ConfigError {
-          return require("\(e)".contains("__not_a_key__"), "the error does not name the key: \(e)")
-        }
-      }
-      report.check("the factory refuses a spec of another kind (\(tag))") {
-        guard case .object(var o) = spec else { return "the spec is not a JSON object" }
-        o["kind"] = .string("__another_kind__")
-        return require((try? factory(.object(o))) == nil, "the factory built a balancer from a spec of kind '__another_kind__'")
-      }
+      specChecks.checkKeys(of: spec, tag: tag, into: &report)
       guard let b = try? registry.makeBalancer(spec) else { continue }
       report.check("accepts \(kdLossCount) KD losses (\(tag))") {
         try b.validate(kdLossCount: kdLossCount)
@@ -118,14 +105,7 @@ public struct BalancerConformance {
         }
       }
     }
-    for bad in invalidSpecs {
-      report.check("refuses \(bad.text)") {
-        do {
-          _ = try registry.makeBalancer(bad)
-          return "accepted an invalid spec"
-        } catch is ConfigError { return nil }
-      }
-    }
+    specChecks.checkRefuses(invalidSpecs, into: &report)
     report.check("works by name in kd_loss; learnable tensors reach the optimizer") {
       let layers = ["", "fc1", "fc2"].prefix(kdLossCount)
       let criteria = layers.map { l -> JSONValue in

@@ -70,6 +70,7 @@ public struct CriterionConformance {
         ?? require(!specs.isEmpty, "give at least one spec")
     }
     guard report.passed, let factory = try? registry.lookup(.criterion, kind, as: CriterionFactory.self) else { return report }
+    let specChecks = KindSpecChecks(build: { _ = try registry.makeCriterion($0) }, factory: { _ = try factory($0) }, noun: "criterion")
     let rows = rowCount(studentShape)
     for spec in specs {
       let tag = spec.text
@@ -84,21 +85,7 @@ public struct CriterionConformance {
         }
         return require(a == b, "rebuilt from its spec \(c.spec.text) it computes \(b) instead of \(a): the spec leaves something out")
       }
-      report.check("an unknown key is an error naming it (\(tag))") {
-        guard case .object(var o) = spec else { return "the spec is not a JSON object" }
-        o["__not_a_key__"] = .number(1)
-        do {
-          _ = try registry.makeCriterion(.object(o))
-          return "an unknown key was accepted: decode with StrictJSON.decode(_:from:kind:)"
-        } catch let e as ConfigError {
-          return require("\(e)".contains("__not_a_key__"), "the error does not name the key: \(e)")
-        }
-      }
-      report.check("the factory refuses a spec of another kind (\(tag))") {
-        guard case .object(var o) = spec else { return "the spec is not a JSON object" }
-        o["kind"] = .string("__another_kind__")
-        return require((try? factory(.object(o))) == nil, "the factory built a criterion from a spec of kind '__another_kind__'")
-      }
+      specChecks.checkKeys(of: spec, tag: tag, into: &report)
       guard let c = try? registry.makeCriterion(spec) else { continue }
       let student = GradientCheck.randn(studentShape, seed: 21)
       let teacher = GradientCheck.randn(teacherShape ?? studentShape, seed: 22)
@@ -135,14 +122,7 @@ public struct CriterionConformance {
         }
       }
     }
-    for bad in invalidSpecs {
-      report.check("refuses \(bad.text)") {
-        do {
-          _ = try registry.makeCriterion(bad)
-          return "accepted an invalid spec"
-        } catch is ConfigError { return nil }
-      }
-    }
+    specChecks.checkRefuses(invalidSpecs, into: &report)
     report.check("works by name in kd_loss: parameters, gradients, teacher untouched") {
       let spec = integrationSpec ?? specs[0]
       let json = JSONValue.object(["criteria": .array([.object(["criterion": spec])])])

@@ -245,16 +245,6 @@ public final class AffineQuantizer: Quantizer {
     }
     let out = Tensor(shape: x.shape, storage: y)
     guard clipped else { return out.recording("affine_fake_quant_ste", inputs: [x]) { g in [g] } }
-    return out.recording("affine_fake_quant_clipped_ste", inputs: [x]) { g in
-      let gi = [Float](unsafeUninitializedCapacity: g.count) { ob, count in
-        g.storage.withUnsafeBufferPointer { gb in
-          mask.withUnsafeBufferPointer { mb in
-            do { try STE.applyMask(gb, mask: mb, into: ob, maskedZero: .signed) } catch { preconditionFailure("\(error)") }
-          }
-        }
-        count = g.count
-      }
-      return [Tensor(shape: g.shape, storage: gi)]
-    }
+    return out.recordingClippedSTE("affine_fake_quant_clipped_ste", input: x, mask: mask, maskedZero: .signed)
   }
 }

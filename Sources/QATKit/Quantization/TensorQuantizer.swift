@@ -280,21 +280,7 @@ public final class TensorQuantizer: Quantizer {
     let out = Tensor(shape: x.shape, storage: y)
     guard clipped else { return out.recording("fake_quant_ste", inputs: [x]) { g in [g] } }
     // Clipped STE: the gradient passes where |x| <= amax (ModelOpt's symmetric mask).
-    return out.recording("fake_quant_clipped_ste", inputs: [x]) { g in
-      let gi = [Float](unsafeUninitializedCapacity: g.count) { ob, count in
-        g.storage.withUnsafeBufferPointer { gb in
-          mask.withUnsafeBufferPointer { mb in
-            do {
-              try STE.applyMask(gb, mask: mb, into: ob)
-            } catch {
-              preconditionFailure("\(error)")
-            }
-          }
-        }
-        count = g.count
-      }
-      return [Tensor(shape: g.shape, storage: gi)]
-    }
+    return out.recordingClippedSTE("fake_quant_clipped_ste", input: x, mask: mask)
   }
 
   /// `x · preQuantScale` along the last axis (recording its gradient), or `x`.

@@ -45,3 +45,33 @@ public enum STE {
     }
   }
 }
+
+extension Tensor {
+  /// This tensor (the output of a fake-quantization kernel that wrote `mask` in its forward
+  /// sweep) recorded as a clipped straight-through estimator of `input`: the backward pass is
+  /// `∂L/∂input = mask ? ∂L/∂out : 0` (``STE/applyMask(_:mask:into:maskedZero:)``).
+  ///
+  /// Quantizers share it so that every clipped STE records the same way.
+  ///
+  /// - Parameters:
+  ///   - name: The autodiff node's name (`"fake_quant_clipped_ste"`).
+  ///   - input: The quantizer's input, the node's only input.
+  ///   - mask: One byte per element, `1` = keep the gradient; as many as this tensor has.
+  ///   - maskedZero: How masked-out gradients are zeroed (``STE/MaskedZero``).
+  public func recordingClippedSTE(
+    _ name: String, input: Tensor, mask: [UInt8], maskedZero: STE.MaskedZero = .positive
+  ) -> Tensor {
+    precondition(mask.count == count, "\(name): \(mask.count) mask bytes for \(count) elements")
+    return recording(name, inputs: [input]) { g in
+      let gi = [Float](unsafeUninitializedCapacity: g.count) { ob, n in
+        g.storage.withUnsafeBufferPointer { gb in
+          mask.withUnsafeBufferPointer { mb in
+            do { try STE.applyMask(gb, mask: mb, into: ob, maskedZero: maskedZero) } catch { preconditionFailure("\(name): \(error)") }
+          }
+        }
+        n = g.count
+      }
+      return [Tensor(shape: g.shape, storage: gi)]
+    }
+  }
+}
