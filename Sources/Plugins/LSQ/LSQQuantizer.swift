@@ -11,7 +11,12 @@ import QATKit
 ///
 /// The initial range comes from the configured calibrator (`max` by default; `mse` or
 /// `percentile` start closer to the optimum), so `quantize` with `algorithm: "lsq"` first
-/// runs PTQ and then learns from there.
+/// runs PTQ and then learns from there; or from another quantizer's range (``setRange(_:)``,
+/// the `lsq_ranges` mode after a calibration algorithm).
+///
+/// An optional fixed ``preQuantScale`` (`_pre_quant_scale`, as on the built-in quantizer:
+/// SmoothQuant / AWQ factors that could not fold) multiplies the input along its last axis
+/// before quantization; it is state, not learned.
 public final class LSQQuantizer: Quantizer {
   /// Enabled flag.
   public var isEnabled: Bool
@@ -19,6 +24,8 @@ public final class LSQQuantizer: Quantizer {
   public let attributes: QuantizerAttributes
   /// The learned range, one value per group; created at calibration or restore.
   public private(set) var amax: Tensor?
+  /// Per-input-channel factors applied before quantizing (`_pre_quant_scale`), or `nil`.
+  public private(set) var preQuantScale: Tensor?
   private var calibrator: (any Calibrator)?
   private var layout: GroupLayout?
   private let minBound: Float, maxBound: Float
@@ -52,11 +59,45 @@ public final class LSQQuantizer: Quantizer {
     gradScaleEnabled = options.gradScale
   }
 
-  /// `_amax` once it exists.
-  public func stateTensors() -> [(String, Tensor)] { amax.map { [("_amax", $0)] } ?? [] }
+  /// `_amax` once it exists, and `_pre_quant_scale` when set.
+  public func stateTensors() -> [(String, Tensor)] {
+    (amax.map { [("_amax", $0)] } ?? []) + (preQuantScale.map { [("_pre_quant_scale", $0)] } ?? [])
+  }
 
-  /// `_amax` is trained.
-  public func learnableParameters() -> [(String, Tensor)] { stateTensors() }
+  /// `_amax` is trained (the `pre_quant_scale` is not).
+  public func learnableParameters() -> [(String, Tensor)] { amax.map { [("_amax", $0)] } ?? [] }
+
+  /// Sets the initial learned range, one value per group in the order of the built-in
+  /// quantizer's `_amax` (flattened): e.g. a range a calibration algorithm chose.
+  ///
+  /// - Throws: ``QuantizerError/stateMismatch(_:)`` for an empty list or a value that is not
+  ///   positive and finite.
+  public func setRange(_ values: [Float]) throws {
+    guard !values.isEmpty else { throw QuantizerError.stateMismatch("lsq: an initial range needs at least one value") }
+    if let bad = values.first(where: { !($0 > 0 && $0.isFinite) }) {
+      throw QuantizerError.stateMismatch("lsq: initial ranges must be positive and finite, found \(bad)")
+    }
+    amax = Tensor(values.map { Swift.max($0, 1e-8) }, requiresGrad: true)
+  }
+
+  /// Sets (or clears) the fixed pre-quantization scale: one positive finite factor per element
+  /// of the input's last axis (ModelOpt's `_pre_quant_scale`).
+  ///
+  /// - Throws: ``QuantizerError/stateMismatch(_:)`` for a tensor that is not 1-D or holds a
+  ///   factor that is not positive and finite.
+  public func setPreQuantScale(_ value: Tensor?) throws {
+    guard let value else {
+      preQuantScale = nil
+      return
+    }
+    guard value.rank == 1, value.count > 0 else {
+      throw QuantizerError.stateMismatch("pre_quant_scale must be 1-D (one factor per input channel), got shape \(value.shape)")
+    }
+    if let bad = value.scalars.first(where: { !($0 > 0 && $0.isFinite) }) {
+      throw QuantizerError.stateMismatch("pre_quant_scale factors must be positive and finite, found \(bad)")
+    }
+    preQuantScale = value.detach()
+  }
 
   /// LSQ always starts from a calibrated range.
   public var needsCalibration: Bool { isEnabled }
@@ -83,12 +124,22 @@ public final class LSQQuantizer: Quantizer {
     amax = Tensor(ranges.map { Swift.max($0, 1e-8) }, requiresGrad: true)
   }
 
-  /// Creates `_amax` with the saved shape (none for a disabled quantizer saved uncalibrated).
+  /// Creates `_amax` (and `_pre_quant_scale`) with the saved shapes (no `_amax` for a disabled
+  /// quantizer saved uncalibrated).
   public func allocateState(shapes: [String: [Int]]) throws {
-    // A quantizer saved before it had a range (disabled, so never calibrated) has no state.
-    if shapes.isEmpty, !isEnabled { amax = nil; return }
-    guard shapes.keys.sorted() == ["_amax"], let s = shapes["_amax"], s.count == 1 else {
-      throw QuantizerError.stateMismatch("lsq expects state {_amax: [groups]}, got \(shapes)")
+    var rest = shapes
+    if let p = rest.removeValue(forKey: "_pre_quant_scale") {
+      guard p.count == 1, p[0] > 0 else {
+        throw QuantizerError.stateMismatch("_pre_quant_scale must be 1-D and non-empty, the checkpoint has shape \(p)")
+      }
+      preQuantScale = Tensor.ones(p)
+    } else {
+      preQuantScale = nil
+    }
+    // A quantizer saved before it had a range (disabled, so never calibrated) has no range.
+    if rest.isEmpty, !isEnabled { amax = nil; return }
+    guard rest.keys.sorted() == ["_amax"], let s = rest["_amax"], s.count == 1 else {
+      throw QuantizerError.stateMismatch("lsq expects state {_amax: [groups]} (and optionally _pre_quant_scale: [channels]), got \(shapes)")
     }
     amax = Tensor.full(s, 1, requiresGrad: true)
   }
@@ -98,6 +149,10 @@ public final class LSQQuantizer: Quantizer {
   ///
   /// - Throws: ``QuantizerError/incompatibleInput(path:shape:_:)``.
   public func validate(inputShape shape: [Int]) throws {
+    if let preQuantScale, shape.last != preQuantScale.count {
+      throw QuantizerError.incompatibleInput(
+        path: "", shape: shape, "lsq: pre_quant_scale has \(preQuantScale.count) factors but the last dimension is \(shape.last.map { "\($0)" } ?? "(rank 0)")")
+    }
     guard GroupLayout.fits(attributes.granularity, shape: shape) else {
       throw QuantizerError.incompatibleInput(path: "", shape: shape, "lsq: \(attributes.granularity) does not fit")
     }
@@ -113,7 +168,14 @@ public final class LSQQuantizer: Quantizer {
   }
 
   /// Fake-quantizes with the learned range (or observes while calibrating).
-  public func callAsFunction(_ x: Tensor) -> Tensor {
+  public func callAsFunction(_ input: Tensor) -> Tensor {
+    var x = input
+    if let preQuantScale {
+      precondition(
+        x.shape.last == preQuantScale.count,
+        "lsq: pre_quant_scale has \(preQuantScale.count) factors but the input's last axis is \(x.shape.last ?? 0)")
+      x = x * preQuantScale
+    }
     precondition(
       GroupLayout.fits(attributes.granularity, shape: x.shape),
       "lsq: \(attributes.granularity) does not fit input shape \(x.shape)")

@@ -14,7 +14,10 @@ struct MiniLMCommand: Command {
     embeddings, Adam, batches of 32, every parameter trained) with two recipes: 'frozen' is
     ModelOpt's reference script (max-calibrated frozen ranges, the model's dropout); 'lsq' is
     QATKit's (integer quantizers learn their ranges with LSQ, activation ranges start from the
-    percentile calibrator, no dropout; FP8/FP4 ranges stay as calibrated). Checkpoints (PTQ and QAD) and results.json
+    percentile calibrator, no dropout; FP8/FP4 ranges stay as calibrated). With --algorithm,
+    'lsq' runs the algorithm on the built-in quantizers (their calibrators as above) and then
+    the LSQ plugin's lsq_ranges mode: every integer range the algorithm left (and its
+    pre_quant_scale) becomes the initial value of an LSQ range. Checkpoints (PTQ and QAD) and results.json
     go to --out; every QAD checkpoint is restored onto a fresh model and checked bit for bit.
     Progress goes to stderr, the table to stdout. The sentence files are bundled (--data DIR
     reads corpus_train.txt and eval.txt from elsewhere).
@@ -36,7 +39,7 @@ struct MiniLMCommand: Command {
     .option("--hidden-kd", "W", "weight of hidden-state distillation on every encoder layer, 0…1 (default: 0)"),
     .option(
       "--algorithm", "SPEC",
-      "calibration algorithm to run every config with: none (plain), a name (awq_lite, awq_clip, awq_full, gptq, smoothquant) or a JSON object {\"method\": ..., options}; repeat to compare several (default: none; frozen ranges only)",
+      "calibration algorithm to run every config with: none (plain), a name (awq_lite, awq_clip, awq_full, gptq, smoothquant) or a JSON object {\"method\": ..., options}; repeat to compare several (default: none). With --ranges lsq the algorithm runs on the built-in quantizers, then the lsq_ranges mode turns their ranges into LSQ's initial values",
       repeatable: true),
     .option("--seed", "N", "shuffling seed (default: 0)"),
     .option("--out", "DIR", "checkpoints and results.json (default: runs/minilm)"),
@@ -64,9 +67,6 @@ struct MiniLMCommand: Command {
       do {
         return try JSONValue(parsing: text).decode(CalibrationAlgorithmSpec.self, context: "--algorithm")
       } catch { throw CLIError.usage("--algorithm \(text): \(error)") }
-    }
-    if algorithms.contains(where: { $0 != nil }), ranges.contains(.lsq) {
-      throw CLIError.usage("--algorithm runs with frozen ranges (AWQ, SmoothQuant and GPTQ work on the built-in quantizer); add --ranges frozen")
     }
     // Options first, the model last: a bad option is a usage error whether or not the model is installed.
     let epochs = try arguments.int("--epochs", default: 2, in: 0...1000)

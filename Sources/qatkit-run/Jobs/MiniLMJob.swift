@@ -118,9 +118,13 @@ struct MiniLMJob {
         // Percentile initialization for learned integer activation ranges; FP8 / FP4 ranges
         // (frozen in both recipes) keep the max calibrator: their exponents cover the outliers.
         let actCalibrator = learned && recipe.hasIntegerActivations ? lsqCalibrator : calibrator
+        // With an algorithm, LSQ starts from its result: the algorithm works on the built-in
+        // quantizers, then `lsq_ranges` turns their ranges into learned ones.
         let config = BertQuantization.config(
-          recipe, calibrator: calibrator, activationCalibrator: actCalibrator, learnedRanges: learned
+          recipe, calibrator: calibrator, activationCalibrator: actCalibrator, learnedRanges: learned && algorithm == nil
         ).with(algorithm: algorithm)
+        var modes: [ModeStep] = [.quantize(config)]
+        if learned, algorithm != nil, recipe.hasIntegerQuantizers { modes.append(.named("lsq_ranges")) }
         var rangesText = "\(calibrator), frozen"
         if learned && recipe.hasIntegerQuantizers {
           rangesText = recipe.hasIntegerActivations ? "W \(calibrator), A \(actCalibrator) → LSQ"
@@ -132,7 +136,7 @@ struct MiniLMJob {
         do {
           let (student, _) = try MiniLMFiles.load(modelDirectory, configure: configure)
           let (_, tPTQ) = try timed {
-            try convert(student, modes: [.quantize(config)], registry: registry, forwardLoop: forwardLoop)
+            try convert(student, modes: modes, registry: registry, forwardLoop: forwardLoop)
           }
           let ptq = try evaluate(student)
           add(label, "PTQ", rangesText, ptq, tPTQ, !learned && calibrator == "max" ? MiniLMReference.ptq(recipe, algorithm: algorithm?.method) : nil)
