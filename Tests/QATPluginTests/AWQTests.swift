@@ -29,6 +29,28 @@ import Testing
 
   /// The unit-level claim: on the layers' own full-precision inputs, INT4 weights (blocks of 32)
   /// after AWQ err less than after max calibration, layer by layer; awq_full (clipping on top) at
+  /// The search's error from the Gram matrix equals the direct one (the quantized layer's
+  /// output against the full-precision output, summed over batches) for the unscaled weight and
+  /// scaled candidates, per block and per channel.
+  @Test func gramLossMatchesTheDirectOutputError() throws {
+    var rng = RandomGenerator(seed: 17)
+    let weight = Tensor.randn([12, 64], std: 0.3, using: &rng)
+    let batches = (0..<3).map { b in Tensor.randn([20 + b, 64], std: 1, using: &rng) }
+    var gram = [Double](repeating: 0, count: 64 * 64)
+    for x in batches { AWQMath.addGram(x, into: &gram) }
+    let g = try Tensor(gram.map { Float($0) }, shape: [64, 64])
+    let act = (0..<64).map { 0.5 + Float($0 % 7) }
+    let w = AWQMath.weightScale([weight], blockSize: 32)
+    for attributes in [QuantizerAttributes.int(4, blockSize: 32), .int(4, axis: 0), .int(8, axis: 0)] {
+      let q = try TensorQuantizer(attributes: attributes)
+      for scale in [nil] + [0.0, 0.5, 1.0].map({ AWQMath.scales(act: act, weight: w, alpha: Float($0)) }) {
+        let fast = try AWQMath.candidateLoss(gram: g, weight: weight, scale: scale, quantizer: q)
+        let plain = try AWQMath.referenceLoss(rows: batches, weight: weight, scale: scale, quantizer: q)
+        #expect(plain > 0 && abs(fast - plain) <= 1e-3 * plain, "\(attributes.format) \(attributes.granularity): Gram \(fast), direct \(plain)")
+      }
+    }
+  }
+
   /// least as well as awq_lite. Test accuracy is printed.
   @Test func reducesLayerOutputErrorAgainstMax() throws {
     let fp = try DigitsAlgorithmBench.model()

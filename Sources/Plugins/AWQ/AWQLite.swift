@@ -10,15 +10,18 @@ import QATKit
 /// 1. a full-precision pass collects `x̄_c = mean |x_c|` per input channel, and the weights give
 ///    `w̄_c = mean over rows of |w_rc| / max|w|` of the row's range group;
 /// 2. for α = 0, `alphaStep`, …, 1 the candidate scale is `s = x̄^α / w̄^(1-α)` (clamped to
-///    `[1e-4, 1e4]`, normalized by `√(max s · min s)`); a second full-precision pass measures, on
-///    every calibration batch, `Σ‖(x ⊘ s)·Q(W ⊙ s)ᵀ − x·Wᵀ‖²` with `Q` the layer's weight
-///    quantizer (ranges from the scaled weight); the unscaled `Q(W)` is a candidate too, so the
+///    `[1e-4, 1e4]`, normalized by `√(max s · min s)`); its error over the calibration tokens,
+///    `Σ‖(x ⊘ s)·Q(W ⊙ s)ᵀ − x·Wᵀ‖²` with `Q` the layer's weight quantizer (ranges from the
+///    scaled weight), equals `Σ_r δ_r·XᵀX·δ_rᵀ` with `Δ = Q(W ⊙ s) ⊘ s − W`: the pass of step 1
+///    also sums the Gram matrix `XᵀX`, so each candidate costs one weight quantization and one
+///    GEMM instead of a forward pass (``AWQMath/referenceLoss(rows:weight:scale:quantizer:)`` is
+///    the direct form, tested against it); the unscaled `Q(W)` is a candidate too, so the
 ///    search never ends worse than plain max calibration on the calibration data;
 /// 3. the best scale multiplies the weight's input columns and `1/s` becomes the input's
 ///    `pre_quant_scale`, then folds into the producer where declared (`fold`);
 /// 4. every quantizer is calibrated as usual on the result.
 ///
-/// Statistics and losses are sums over tokens, combined across the ranks of a data-parallel
+/// Statistics and Gram matrices are sums over tokens, combined across the ranks of a data-parallel
 /// job before anything is decided, so every rank picks the same scales.
 public final class AWQLite: CalibrationAlgorithm {
   /// Options (`algorithm` keys besides `method`).
@@ -82,14 +85,18 @@ public final class AWQLite: CalibrationAlgorithm {
     let widths = layers.map(\.layer.inFeatures)
     let offsets = widths.reduce(into: [0]) { $0.append($0.last! + $1) }
 
-    // 1. Mean |x| per channel (sums and token counts, combined across ranks).
+    // 1. One pass: mean |x| per channel (sums and token counts) and the Gram matrix XᵀX of
+    //    every layer's input (sums over tokens), both combined across ranks.
     var stats = [Double](repeating: 0, count: offsets.last! + layers.count)
+    var grams = widths.map { [Double](repeating: 0, count: $0 * $0) }
     try session.runForwardLoop(observing: layers.map(\.layer)) { k, x in
       let rows = try AWQMath.rows(x, width: widths[k])
       AWQMath.addAbsColumnSums(rows, into: &stats, offset: offsets[k])
       stats[offsets.last! + k] += Double(rows.shape[0])
+      AWQMath.addGram(rows, into: &grams[k])
     }
     stats = try session.allReduce(stats, .sum)
+    for k in grams.indices { grams[k] = try session.allReduce(grams[k], .sum) }
 
     // Candidate scales per group (nil = the unscaled weight).
     let alphaGrid = alphas(step: options.alphaStep)
@@ -114,30 +121,21 @@ public final class AWQLite: CalibrationAlgorithm {
     let groupOf = Dictionary(
       groups.enumerated().flatMap { gi, g in g.layers.map { (ObjectIdentifier($0.layer), gi) } }, uniquingKeysWith: { a, _ in a })
 
-    // 2. Output error of every candidate, per layer.
+    // 2. Output error of every candidate, per layer, from the Gram matrix (no second pass):
+    //    Σ‖(X ⊘ s)·Q(W ⊙ s)ᵀ − X·Wᵀ‖² = Σ_r δ_r·XᵀX·δ_rᵀ with Δ = Q(W ⊙ s) ⊘ s − W
+    //    (``AWQMath/candidateLoss(gram:weight:scale:quantizer:)``).
     let counts = candidates.map(\.count)
     let lossOffsets = layers.map { l in counts[groupOf[ObjectIdentifier(l.layer)]!] }.reduce(into: [0]) { $0.append($0.last! + $1) }
     var losses = [Double](repeating: 0, count: lossOffsets.last!)
-    try session.runForwardLoop(observing: layers.map(\.layer)) { k, x in
-      let l = layers[k]
+    for (k, l) in layers.enumerated() {
       let g = groupOf[ObjectIdentifier(l.layer)]!
-      guard candidates[g].count > 1 else { return }
-      let rows = try AWQMath.rows(x, width: widths[k])
-      let reference = Tensor.withoutGrad { Tensor.matmul(rows, transposed: l.layer.weight) }
+      guard candidates[g].count > 1 else { continue }
+      let gram = try Tensor(grams[k].map { Float($0) }, shape: [widths[k], widths[k]])
       for (c, scale) in candidates[g].enumerated() {
-        let out: Tensor
-        if let scale {
-          let wq = CalibrationSession.fakeQuantize(try AWQMath.scaleColumns(l.layer.weight, by: scale), with: l.weightQuantizer)
-          let xs = try AWQMath.scaleColumns(rows, by: scale.map { 1 / $0 })
-          out = Tensor.withoutGrad { Tensor.matmul(xs, transposed: wq) }
-        } else {
-          let wq = CalibrationSession.fakeQuantize(l.layer.weight, with: l.weightQuantizer)
-          out = Tensor.withoutGrad { Tensor.matmul(rows, transposed: wq) }
-        }
-        losses[lossOffsets[k] + c] += AWQMath.squaredError(out, reference)
+        losses[lossOffsets[k] + c] = try AWQMath.candidateLoss(gram: gram, weight: l.layer.weight, scale: scale, quantizer: l.weightQuantizer)
       }
     }
-    losses = try session.allReduce(losses, .sum)
+    grams = []
 
     // 3. Apply the best scale of each group.
     var choice: [String: JSONValue] = [:]

@@ -111,4 +111,58 @@ enum AWQMath {
     }
     for i in 0..<width { sums[offset + i] += Double(partial[i]) }
   }
+
+  /// Adds `xᵀx` of `x [M, n]` to `gram` (`n·n` values, row-major), accumulated in Double.
+  static func addGram(_ x: Tensor, into gram: inout [Double]) {
+    let xt = x.transposed()
+    let product = Tensor.withoutGrad { Tensor.matmul(xt, transposed: xt) }
+    product.withUnsafeBufferPointer { p in
+      gram.withUnsafeMutableBufferPointer { g in for j in 0..<p.count { g[j] += Double(p[j]) } }
+    }
+  }
+
+  /// The output error of weight `weight [out, in]` scaled by `scale` (`nil`: unscaled) over the
+  /// tokens whose Gram matrix is `gram [in, in]`: `Σ_r δ_r·gram·δ_rᵀ` with
+  /// `Δ = Q(W ⊙ s) ⊘ s − W` (column `c` scaled by `s_c`; `Q` is `quantizer` with ranges from
+  /// the scaled weight). Equals ``referenceLoss(rows:weight:scale:quantizer:)`` on the rows
+  /// `X` with `gram = XᵀX`, up to float rounding (and without its cancellation of two large
+  /// outputs).
+  static func candidateLoss(gram: Tensor, weight: Tensor, scale: [Float]?, quantizer: any Quantizer) throws -> Double {
+    let delta: Tensor
+    if let scale {
+      let wq = CalibrationSession.fakeQuantize(try scaleColumns(weight, by: scale), with: quantizer)
+      let back = try scaleColumns(wq, by: scale.map { 1 / $0 })
+      delta = Tensor.withoutGrad { back - weight }
+    } else {
+      delta = Tensor.withoutGrad { CalibrationSession.fakeQuantize(weight, with: quantizer) - weight }
+    }
+    let dh = Tensor.withoutGrad { Tensor.matmul(delta, transposed: gram) }
+    return delta.withUnsafeBufferPointer { d in
+      dh.withUnsafeBufferPointer { p in
+        var total = 0.0
+        for i in 0..<d.count { total += Double(d[i]) * Double(p[i]) }
+        return total
+      }
+    }
+  }
+
+  /// The plain form of ``candidateLoss(gram:weight:scale:quantizer:)``, on the rows themselves:
+  /// `Σ‖(X ⊘ s)·Q(W ⊙ s)ᵀ − X·Wᵀ‖²` summed over `rows` (each `[M, in]`).
+  static func referenceLoss(rows: [Tensor], weight: Tensor, scale: [Float]?, quantizer: any Quantizer) throws -> Double {
+    var total = 0.0
+    for x in rows {
+      let reference = Tensor.withoutGrad { Tensor.matmul(x, transposed: weight) }
+      let out: Tensor
+      if let scale {
+        let wq = CalibrationSession.fakeQuantize(try scaleColumns(weight, by: scale), with: quantizer)
+        let xs = try scaleColumns(x, by: scale.map { 1 / $0 })
+        out = Tensor.withoutGrad { Tensor.matmul(xs, transposed: wq) }
+      } else {
+        let wq = CalibrationSession.fakeQuantize(weight, with: quantizer)
+        out = Tensor.withoutGrad { Tensor.matmul(x, transposed: wq) }
+      }
+      total += squaredError(out, reference)
+    }
+    return total
+  }
 }
