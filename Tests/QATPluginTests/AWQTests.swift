@@ -51,6 +51,22 @@ import Testing
     }
   }
 
+  /// The clipping search's per-group error from the Gram matrices equals the direct one on the
+  /// tokens, per block, per output channel and per tensor.
+  @Test func clipGramLossesMatchTheDirectOnes() throws {
+    var rng = RandomGenerator(seed: 23)
+    let err = Tensor.randn([6, 64], std: 0.05, using: &rng)
+    let batches = (0..<3).map { b in Tensor.randn([17 + b, 64], std: 1, using: &rng) }
+    for blockSize in [32, 16, nil] as [Int?] {
+      var gram = [Double](repeating: 0, count: blockSize.map { 64 * $0 } ?? 64 * 64)
+      for x in batches { AWQClip.addGrams(x, blockSize: blockSize, into: &gram) }
+      let fast = AWQClip.groupLosses(err, grams: try AWQClip.gramTensors(gram, cols: 64, blockSize: blockSize), blockSize: blockSize)
+      let plain = AWQClip.referenceGroupLosses(err, rows: batches, blockSize: blockSize)
+      #expect(fast.count == 6 * (64 / (blockSize ?? 64)) && fast.count == plain.count)
+      for (a, b) in zip(fast, plain) { #expect(b > 0 && abs(a - b) <= 1e-3 * b, "block \(blockSize.map { "\($0)" } ?? "none"): Gram \(a), direct \(b)") }
+    }
+  }
+
   /// least as well as awq_lite. Test accuracy is printed.
   @Test func reducesLayerOutputErrorAgainstMax() throws {
     let fp = try DigitsAlgorithmBench.model()

@@ -5,7 +5,10 @@ import QATKit
 /// `amax · r` for `r` = `minClipRatio`, `minClipRatio + shrinkStep`, …, 1 and keeps the one whose
 /// part of the layer output `Σ_t (x_t,group · (w − Q_r(w))_group)²` is smallest, measured on up to
 /// about `maxTokensPerBatch` tokens of every calibration batch (the inputs after their
-/// `pre_quant_scale`, in a full-precision pass). Then the activation quantizers are calibrated.
+/// `pre_quant_scale`, in a full-precision pass). The pass sums the tokens' Gram matrix `XᵀX`
+/// (its diagonal blocks for per-block ranges), so every ratio costs one weight quantization and
+/// a GEMM with it (`err_g·XᵀX·err_gᵀ`), not another pass. Then the activation quantizers are
+/// calibrated.
 ///
 /// For the built-in `static` weight quantizer with a calibrated per-tensor, per-output-channel
 /// or per-block range; other weight quantizers keep their range (listed as skipped in the report).
@@ -98,38 +101,41 @@ public final class AWQClip: CalibrationAlgorithm {
     let ratios = ratios(options)
     let groupCounts = targets.map(\.base.count)
     let offsets = groupCounts.reduce(into: [0]) { $0.append($0.last! + $1 * ratios.count) }
-    var losses = [Double](repeating: 0, count: offsets.last!)
+    // One pass sums the Gram matrices of the picked tokens (the diagonal blocks for per-block
+    // ranges); every ratio's error then comes from them without another pass.
+    var grams = targets.map { t in
+      let cols = t.layer.layer.inFeatures
+      return [Double](repeating: 0, count: t.blockSize.map { cols * $0 } ?? cols * cols)
+    }
     try session.runForwardLoop(observing: targets.map(\.layer.layer), point: .quantized) { k, x in
       let t = targets[k]
-      let w = t.layer.layer.weight
-      let (out, cols) = (w.shape[0], w.shape[1])
-      let all = try AWQMath.rows(x, width: cols)
+      let all = try AWQMath.rows(x, width: t.layer.layer.inFeatures)
       let m = all.shape[0]
       let step = Swift.max(1, m / options.maxTokensPerBatch)
-      let picked = stride(from: 0, to: m, by: step).map { $0 }
-      let xs = all.gather(picked, axis: 0)
+      let xs = all.gather(stride(from: 0, to: m, by: step).map { $0 }, axis: 0)
+      addGrams(xs, blockSize: t.blockSize, into: &grams[k])
+    }
+    for k in grams.indices { grams[k] = try session.allReduce(grams[k], .sum) }
+    var losses = [Double](repeating: 0, count: offsets.last!)
+    for (k, t) in targets.enumerated() {
+      let w = t.layer.layer.weight
+      let cols = w.shape[1]
+      let blocks = try gramTensors(grams[k], cols: cols, blockSize: t.blockSize)
       defer { try? t.quantizer.setAmax(t.base) }
       for (ri, r) in ratios.enumerated() {
         try t.quantizer.setAmax(Tensor(t.base.scalars.map { $0 * r }, shape: t.base.shape))
         let wq = CalibrationSession.fakeQuantize(w, with: t.quantizer)
-        let err = try Tensor(zip(w.scalars, wq.scalars).map { $0 - $1 }, shape: w.shape)
+        let err = Tensor.withoutGrad { w - wq }
+        let rows = groupLosses(err, grams: blocks, blockSize: t.blockSize)
         let base = offsets[k] + ri * groupCounts[k]
-        if let b = t.blockSize {
-          for j in 0..<(cols / b) {
-            let p = Tensor.withoutGrad { Tensor.matmul(xs.slice(axis: 1, j * b..<(j + 1) * b), transposed: err.slice(axis: 1, j * b..<(j + 1) * b)) }
-            accumulateColumns(p, into: &losses, base: base, stride: cols / b, offset: j, rows: out)
-          }
+        if groupCounts[k] == 1 {
+          losses[base] += rows.reduce(0, +)
         } else {
-          let p = Tensor.withoutGrad { Tensor.matmul(xs, transposed: err) }
-          if groupCounts[k] == 1 {
-            losses[base] += AWQMath.squaredError(p, Tensor.zeros(p.shape))
-          } else {
-            accumulateColumns(p, into: &losses, base: base, stride: 1, offset: 0, rows: out)
-          }
+          for (i, v) in rows.enumerated() { losses[base + i] += v }
         }
       }
     }
-    losses = try session.allReduce(losses, .sum)
+    grams = []
     for (k, t) in targets.enumerated() {
       let g = groupCounts[k]
       var best = t.base.scalars
@@ -149,16 +155,65 @@ public final class AWQClip: CalibrationAlgorithm {
     return .object(report)
   }
 
-  /// `losses[base + r·stride + offset] += Σ_t p[t, r]²` for each output row `r` (`p` is `[T, rows]`).
-  private static func accumulateColumns(_ p: Tensor, into losses: inout [Double], base: Int, stride: Int, offset: Int, rows: Int) {
-    var sums = [Float](repeating: 0, count: rows)
-    p.withUnsafeBufferPointer { v in
-      for t in 0..<(v.count / rows) {
-        let b = t * rows
-        for r in 0..<rows { sums[r] += v[b + r] * v[b + r] }
+  /// Adds `xᵀx` of `x [M, cols]` to `gram`: the whole matrix, or with `blockSize` its diagonal
+  /// blocks one after another (`cols / b` blocks of `b·b`), accumulated in Double.
+  static func addGrams(_ x: Tensor, blockSize: Int?, into gram: inout [Double]) {
+    guard let b = blockSize else { return AWQMath.addGram(x, into: &gram) }
+    let cols = x.shape[1]
+    for j in 0..<(cols / b) {
+      var block = [Double](repeating: 0, count: b * b)
+      AWQMath.addGram(x.slice(axis: 1, j * b..<(j + 1) * b), into: &block)
+      for i in 0..<(b * b) { gram[j * b * b + i] += block[i] }
+    }
+  }
+
+  /// The summed Gram matrices as Float tensors: one `[cols, cols]`, or one `[b, b]` per block.
+  static func gramTensors(_ gram: [Double], cols: Int, blockSize: Int?) throws -> [Tensor] {
+    guard let b = blockSize else { return [try Tensor(gram.map { Float($0) }, shape: [cols, cols])] }
+    return try (0..<(cols / b)).map { j in try Tensor(gram[(j * b * b)..<((j + 1) * b * b)].map { Float($0) }, shape: [b, b]) }
+  }
+
+  /// Each range group's part of the output error `Σ_t (x_t,group · err_group)²` from the Gram
+  /// matrices (``gramTensors(_:cols:blockSize:)``): `err_g·G·err_gᵀ` per row (and block), in
+  /// group order (row-major over `[rows, blocks]`). ``referenceGroupLosses(_:rows:blockSize:)``
+  /// is the direct form on the tokens.
+  static func groupLosses(_ err: Tensor, grams: [Tensor], blockSize: Int?) -> [Double] {
+    let (out, cols) = (err.shape[0], err.shape[1])
+    let b = blockSize ?? cols
+    let nb = cols / b
+    var losses = [Double](repeating: 0, count: out * nb)
+    for j in 0..<nb {
+      let e = nb == 1 ? err : err.slice(axis: 1, j * b..<(j + 1) * b)
+      let p = Tensor.withoutGrad { Tensor.matmul(e, transposed: grams[j]) }
+      e.withUnsafeBufferPointer { ev in
+        p.withUnsafeBufferPointer { pv in
+          for r in 0..<out {
+            var total = 0.0
+            for c in 0..<b { total += Double(ev[r * b + c]) * Double(pv[r * b + c]) }
+            losses[r * nb + j] = total
+          }
+        }
       }
     }
-    for r in 0..<rows { losses[base + r * stride + offset] += Double(sums[r]) }
+    return losses
+  }
+
+  /// The direct form of ``groupLosses(_:grams:blockSize:)``: the products of the token rows
+  /// (each `[M, cols]`) with the error, squared and summed per group.
+  static func referenceGroupLosses(_ err: Tensor, rows: [Tensor], blockSize: Int?) -> [Double] {
+    let (out, cols) = (err.shape[0], err.shape[1])
+    let b = blockSize ?? cols
+    let nb = cols / b
+    var losses = [Double](repeating: 0, count: out * nb)
+    for x in rows {
+      for j in 0..<nb {
+        let p = Tensor.withoutGrad { Tensor.matmul(x.slice(axis: 1, j * b..<(j + 1) * b), transposed: err.slice(axis: 1, j * b..<(j + 1) * b)) }
+        p.withUnsafeBufferPointer { v in
+          for t in 0..<(v.count / out) { for r in 0..<out { losses[r * nb + j] += Double(v[t * out + r] * v[t * out + r]) } }
+        }
+      }
+    }
+    return losses
   }
 }
 
