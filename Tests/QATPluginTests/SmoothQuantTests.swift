@@ -63,6 +63,42 @@ import Testing
     #expect(Tensor.withoutGrad { fresh(x) }.scalars == Tensor.withoutGrad { folded(x) }.scalars)
   }
 
+  /// ModelOpt's invariants after smoothing, layer by layer (each layer its own factors): the
+  /// factors follow from the full-precision input maxima and the weight's column maxima, the
+  /// weight is the original one with column `c` divided by factor `c`, the weight ranges are
+  /// calibrated on that scaled weight (per output row) and the input ranges on the smoothed
+  /// inputs `x ⊙ factors` of the calibration data (per tensor) — not on the raw inputs.
+  @Test func rangesAreCalibratedOnTheSmoothedTensors() throws {
+    let fp = try DigitsAlgorithmBench.model()
+    let (calibration, _) = try DigitsAlgorithmBench.data(calibrationRows: 64)
+    let config = QuantizeConfig.weightsAndActivations(weights: .int(8, axis: 0), activations: .int(8))
+    let sq = try DigitsAlgorithmBench.quantized(
+      fp, config.with(algorithm: .init("smoothquant", options: .object(["fold": .bool(false)]))), calibration: calibration)
+    var h = calibration
+    for (i, layer) in fp.layers.enumerated() {
+      let width = layer.inFeatures
+      var act = [Float](repeating: 0, count: width)
+      for (j, v) in h.scalars.enumerated() { act[j % width] = max(act[j % width], abs(v)) }
+      let factors = SmoothQuant.preQuantScale(act: act, weight: SmoothQuant.columnMaxima([layer.weight]), alpha: 0.5)
+      let iq = try #require(sq.layers[i].quantizer(slot: "input_quantizer") as? TensorQuantizer)
+      let wq = try #require(sq.layers[i].quantizer(slot: "weight_quantizer") as? TensorQuantizer)
+      #expect(iq.preQuantScale?.scalars == factors, "fc\(i + 1): factors from the FP input maxima")
+      let w = sq.layers[i].weight.scalars, w0 = layer.weight.scalars
+      #expect(w.indices.allSatisfy { abs(w[$0] - w0[$0] / factors[$0 % width]) <= 1e-6 * abs(w0[$0] / factors[$0 % width]) },
+              "fc\(i + 1): weight columns scaled by 1/factor")
+      let rowMax = (0..<layer.outFeatures).map { r in w[(r * width)..<((r + 1) * width)].map(abs).max()! }
+      #expect(wq.amax?.scalars == rowMax, "fc\(i + 1): weight ranges from the scaled weight")
+      let smoothedMax = h.scalars.enumerated().map { abs($0.element * factors[$0.offset % width]) }.max()!
+      // (Our own forward of the layers may differ from the model's in the last bit.)
+      let inputRange = try #require(iq.amax?.scalars.first)
+      #expect(abs(inputRange - smoothedMax) <= 1e-6 * smoothedMax, "fc\(i + 1): input range \(inputRange) from the smoothed inputs \(smoothedMax)")
+      let rawMax = h.scalars.map(abs).max()!
+      #expect(abs(inputRange - rawMax) > 1e-3 * rawMax, "fc\(i + 1): the range is not the raw inputs' \(rawMax)")
+      let y = Tensor.withoutGrad { layer(h) }
+      h = i + 1 < fp.layers.count ? y.relu() : y
+    }
+  }
+
   @Test func refusesBadOptions() throws {
     let fp = try DigitsAlgorithmBench.model()
     let (calibration, _) = try DigitsAlgorithmBench.data(calibrationRows: 32)

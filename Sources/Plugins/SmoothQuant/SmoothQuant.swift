@@ -160,6 +160,9 @@ public final class SmoothQuant: CalibrationAlgorithm {
     var losses = [Double](repeating: 0, count: lossOffsets.last!)
     // The input quantizers, taken before the pass puts its observers into their slots.
     let inputQuantizers = layers.map { $0.layer.quantizer(slot: "input_quantizer") as? TensorQuantizer }
+    // Each candidate's quantized weight, made on the first batch and reused by the others (the
+    // weights do not change during the pass).
+    var quantizedWeights = layers.map { l in [Tensor?](repeating: nil, count: candidates[groupOf[ObjectIdentifier(l.layer)]!].count) }
     try session.runForwardLoop(observing: layers.map(\.layer)) { k, x in
       let l = layers[k]
       let g = groupOf[ObjectIdentifier(l.layer)]!
@@ -182,9 +185,16 @@ public final class SmoothQuant: CalibrationAlgorithm {
         for i in 0..<w { amax = Swift.max(amax, maxima[offsets[k] + i] * cand.factors[i]) }
         if iq.amaxGranularity == .perTensor { try iq.setAmax(Tensor(scalar: amax)) } else { iq.resetRange() }
         let xq = CalibrationSession.fakeQuantize(rows, with: iq)
-        let ws = l.layer.weight.copy()
-        scaleColumns(ws, by: cand.factors.map { 1 / $0 })
-        let out = Tensor.matmul(xq, transposed: CalibrationSession.fakeQuantize(ws, with: l.weightQuantizer))
+        let wq: Tensor
+        if let cached = quantizedWeights[k][c] {
+          wq = cached
+        } else {
+          let ws = l.layer.weight.copy()
+          scaleColumns(ws, by: cand.factors.map { 1 / $0 })
+          wq = CalibrationSession.fakeQuantize(ws, with: l.weightQuantizer)
+          quantizedWeights[k][c] = wq
+        }
+        let out = Tensor.matmul(xq, transposed: wq)
         losses[lossOffsets[k] + c] += squaredError(out, reference)
       }
     }
