@@ -88,6 +88,7 @@ if let file = options.mlpCheckpoint {
   }
 }
 items += BertBench.items(scale: scale, gemmRate: { SGEMMRate.value(scale: scale) })
+items += CalibrationAlgorithmBench.items(scale: scale)
 items.append(Item(key: "epoch_fp32_b64") { [TrainingBench.epoch(train: data.train, scale: scale)] })
 items.append(Item(key: "fp32_train_30_epochs") {
   let (r, acc) = TrainingBench.fullTraining(train: data.train, test: data.test)
