@@ -170,7 +170,7 @@ let package = Package(
     .testTarget(name: "QATDistributedTests", dependencies: ["QATDistributed"], path: "Tests/QATDistributedTests"),
     .testTarget(
       name: "QATExportTests",
-      dependencies: ["QATKit", "QATRegistry", "QATExport", "QATTransformers", "QATTestSupport"],
+      dependencies: ["QATKit", "QATRegistry", "QATPlugins", "QATExport", "QATTransformers", "QATTestSupport"],
       path: "Tests/QATExportTests", resources: [.copy("Fixtures")]),
     .testTarget(
       name: "QATKitRunTests",

@@ -37,6 +37,9 @@ to QATKit is at least 1 - QDQ_MEAN_COSINE_TOLERANCE, the worst at least QDQ_WORS
 equals QATKit's within QDQ_FP32_QUALITY_TOLERANCE. With `fp32_embeddings`, the mean / min cosine to FP32 is printed for QATKit and for
 onnxruntime side by side (the quality number of the README's MiniLM tables).
 
+Asymmetric (affine) exports: a reference file with metadata `zero_points` = `required` fails unless the graph has a
+Q/DQ node with a nonzero zero point (so a silently symmetric export cannot pass); the report counts those nodes.
+
 Needs numpy, onnx, onnxruntime (no safetensors package: the reference file is parsed here). Exit code 1 on any
 failure.
 """
@@ -47,6 +50,7 @@ import sys
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import onnxruntime as ort
 
 REFERENCE_TOLERANCE = 1e-3
@@ -151,6 +155,24 @@ def check_embedding(name, path, model, opset, ref, meta):
     return ok
 
 
+def nonzero_zero_points(model):
+    """Q/DQ nodes whose zero point (third input, an initializer) holds a nonzero value: asymmetric quantizers."""
+    inits = {t.name: t for t in model.graph.initializer}
+    count = 0
+    for n in model.graph.node:
+        if n.op_type not in ("QuantizeLinear", "DequantizeLinear") or len(n.input) < 3 or n.input[2] not in inits:
+            continue
+        t = inits[n.input[2]]
+        if t.data_type in (onnx.TensorProto.INT4, onnx.TensorProto.UINT4):
+            values = np.frombuffer(t.raw_data, dtype=np.uint8)  # two nibbles a byte: nonzero iff a nibble is
+        elif t.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8):
+            values = np.asarray(onnx.numpy_helper.to_array(t))
+        else:
+            continue
+        count += int(np.any(values != 0))
+    return count
+
+
 def check(path):
     name = os.path.basename(path)[: -len(".onnx")]
     ref_path = path[: -len(".onnx")] + ".reference.safetensors"
@@ -173,6 +195,10 @@ def check(path):
     report = []
     ops = {n.op_type for n in model.graph.node}
     quantized_activations = sum(n.op_type == "QuantizeLinear" for n in model.graph.node) > 0
+    zero_points = nonzero_zero_points(model)
+    if meta.get("zero_points") == "required" and not zero_points:
+        print(f"FAIL {name}: asymmetric (affine) export without a nonzero zero point")
+        ok = False
     reference_tolerance = (OPTIMIZED_TOLERANCE if quantized_activations and ops & TRANSCENDENTAL_OPS
                            else REFERENCE_TOLERANCE)
     tolerances = {"reference": reference_tolerance, "optimized": OPTIMIZED_TOLERANCE, "defaults": None}
@@ -197,7 +223,8 @@ def check(path):
         if diff > tolerance * scale:
             print(f"FAIL {name} ({mode}): max |logit difference| {diff:.3g} > {tolerance} x {scale:.3g}")
             ok = False
-    print(f"{'ok  ' if ok else 'FAIL'} {name}: opset {opset}, {qdq} Q/DQ nodes; QATKit {qat_acc:.2%} "
+    print(f"{'ok  ' if ok else 'FAIL'} {name}: opset {opset}, {qdq} Q/DQ nodes"
+          + (f" ({zero_points} with nonzero zero points)" if zero_points else "") + f"; QATKit {qat_acc:.2%} "
           f"(metadata {float(meta.get('qatkit_accuracy', 'nan')):.2%})\n       onnxruntime " + "\n       onnxruntime ".join(report))
     return ok
 

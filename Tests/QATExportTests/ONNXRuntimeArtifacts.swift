@@ -1,5 +1,6 @@
 import Foundation
 import QATKit
+import QATPlugins
 import QATRegistry
 import QATTestSupport
 import QATTransformers
@@ -15,7 +16,10 @@ import Testing
 struct ONNXRuntimeArtifacts {
   static let out = URL(fileURLWithPath: ProcessInfo.processInfo.environment["QATKIT_ONNX_CHECK_DIR"] ?? "/nonexistent")
 
-  static func write(_ name: String, _ model: Module, test: Dataset, imageInput: Bool = false, minimumAccuracy: Float = 0.8) throws {
+  static func write(
+    _ name: String, _ model: Module, test: Dataset, imageInput: Bool = false, minimumAccuracy: Float = 0.8, registry: Registry = .builtin,
+    metadata extra: [String: String] = [:]
+  ) throws {
     try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
     let shape = imageInput ? [test.count, 1, 8, 8] : [test.count, 64]
     try ONNXExporter.standard.write(model, to: out.appendingPathComponent("\(name).onnx"), inputShape: shape, overwrite: true)
@@ -24,9 +28,9 @@ struct ONNXRuntimeArtifacts {
     let accuracy = try Training.accuracy(model, on: test)
     try SafeTensors.write(
       floats: [("input", shape, test.features), ("labels", [test.count], test.labels.map(Float.init)), ("logits", logits.shape, logits.scalars)],
-      metadata: ["qatkit_accuracy": String(accuracy), "model": name],
+      metadata: ["qatkit_accuracy": String(accuracy), "model": name].merging(extra) { _, new in new },
       to: out.appendingPathComponent("\(name).reference.safetensors"))
-    try save(model, to: out.appendingPathComponent("\(name).checkpoint.safetensors"))
+    try save(model, to: out.appendingPathComponent("\(name).checkpoint.safetensors"), registry: registry)
     #expect(accuracy > minimumAccuracy, "\(name): QATKit accuracy \(accuracy)")
   }
 
@@ -41,6 +45,21 @@ struct ONNXRuntimeArtifacts {
       let m = try ONNXTests.digitsFP32()
       try convert(m, modes: [.quantize(config)], forwardLoop: calibrate)
       try Self.write(name, m, test: test)
+    }
+    // Asymmetric (affine) integers: uint8 activations per tensor with their zero points, int8
+    // weights per channel and uint4 weights in blocks of 16 (opset 21), both with zero points;
+    // check_onnx.py requires nonzero zero points in these graphs (`zero_points` metadata).
+    func affine(_ format: QuantFormat, axis: Int? = nil, blockSize: Int? = nil) -> QuantizerAttributes {
+      QuantizerAttributes(format: format, axis: axis, blockSize: blockSize, algorithm: "affine")
+    }
+    for (name, weights) in [
+      ("mlp_affine_u8_w8", affine(.int(bits: 8, signed: true), axis: 0)),
+      ("mlp_affine_u8_w4_block", affine(.int(bits: 4, signed: false), blockSize: 16)),
+    ] {
+      let m = try ONNXTests.digitsFP32()
+      let config = QuantizeConfig.weightsAndActivations(weights: weights, activations: affine(.int(bits: 8, signed: false)))
+      try convert(m, modes: [.quantize(config)], registry: InTreePlugins.registry, forwardLoop: calibrate)
+      try Self.write(name, m, test: test, registry: InTreePlugins.registry, metadata: ["zero_points": "required"])
     }
     // A small CNN trained from scratch (3 epochs), INT8 PTQ, with [N, 1, 8, 8] inputs.
     let cnn = SmallCNN(seed: 7)

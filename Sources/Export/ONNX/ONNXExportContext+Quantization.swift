@@ -6,8 +6,9 @@ extension ONNXExportContext {
   ///
   /// Static per-tensor ranges only: INT (any width ≤ 8; narrower widths and narrow range add
   /// a `Clip` to the code range before an INT8 / UINT8 Q/DQ) with scale `amax / maxBound` and
-  /// zero point 0 (opset 13), FP8 E4M3 / E5M2 with scale `amax / maxBound` (opset 19). A
-  /// `pre_quant_scale` becomes a `Mul` first.
+  /// zero point 0 (opset 13), FP8 E4M3 / E5M2 with scale `amax / maxBound` (opset 19);
+  /// asymmetric (affine) integers with their calibrated scale and zero point (opset 13,
+  /// UINT8 / INT8 zero point). A `pre_quant_scale` becomes a `Mul` first.
   ///
   /// - Throws: ``ExportError/unsupported(layer:_:)`` for dynamic or per-channel activation
   ///   ranges and block formats (NVFP4, MX), which `QuantizeLinear` cannot express.
@@ -22,8 +23,8 @@ extension ONNXExportContext {
       x = node("Mul", [x, s], shape: shape(of: value))
     }
     guard q.isEnabled else { return x }
-    if q.stateTensors().contains(where: { $0.0 == "_zero_point" }) {
-      throw fail("asymmetric (zero-point) activation quantizers are not written to ONNX yet; use a symmetric format")
+    if let zeroPoint = q.stateTensors().first(where: { $0.0 == "_zero_point" })?.1 {
+      return try affineQuantize(x, shape: shape(of: value), slot: slot, quantizer: q, zeroPoint: zeroPoint)
     }
     guard !a.format.isBlockScaled else {
       throw fail("\(a.format) activations have no standard QuantizeLinear form (dynamic block scales); quantize activations with INT8 or FP8 for ONNX")
@@ -76,7 +77,8 @@ extension ONNXExportContext {
   /// The parameter `name` of `module` as a graph value: a float initializer, or, when the
   /// module's `<name>_quantizer` is enabled, its real codes (INT8 / UINT8 per tensor or per
   /// channel at opset 13, INT4 / UINT4 / INT8 blocks at opset 21 with `block_size`, FP8
-  /// E4M3 / E5M2 at opset 19) and a `DequantizeLinear`. `transposed` stores a 2-D weight as
+  /// E4M3 / E5M2 at opset 19) and a `DequantizeLinear`; asymmetric (affine) codes carry their
+  /// zero points as its third input, in the codes' type and the scales' shape. `transposed` stores a 2-D weight as
   /// `[in, out]` for `MatMul`.
   ///
   /// The dequantized weight equals the quantizer's fake-quantized weight bit for bit for FP8
@@ -107,7 +109,6 @@ extension ONNXExportContext {
     }
     let qt: QuantizedTensor
     do { qt = try q.export(w) } catch { throw fail("cannot export codes: \(error)") }
-    if qt.isAffine { throw fail("asymmetric (zero-point) weights are not written to ONNX yet; use a symmetric format") }
     let fake = Tensor.withoutGrad { q(w) }.scalars
     let deq = qt.dequantize().scalars
     if let i = fake.indices.first(where: { fake[$0] != deq[$0] }) {
@@ -126,7 +127,8 @@ extension ONNXExportContext {
     case .int: factor = { $0 / a.format.maxBound }
     default: factor = { $0 > QuantCodec.tinyAmax ? 1 / ((1 / $0) * a.format.maxBound) : 0 }
     }
-    scales = qt.amax.map(factor)
+    scales = qt.isAffine ? qt.affineScales : qt.amax.map(factor)
+    var zeroPoints = qt.zeroPoints
     switch qt.granularity {
     case .perTensor:
       break
@@ -140,6 +142,7 @@ extension ONNXExportContext {
       if transposed {
         // Blocks run along the input axis, which is axis 0 once transposed.
         scales = transpose(scales, rows: rows, cols: cols / b)
+        if qt.isAffine { zeroPoints = transpose(zeroPoints, rows: rows, cols: cols / b) }
         scaleDims = [cols / b, rows]
         attributes = [ONNXAttribute("axis", .int(0)), ONNXAttribute("block_size", .int(Int64(b)))]
       } else {
@@ -154,11 +157,7 @@ extension ONNXExportContext {
       let blocked: Bool = if case .perBlock = qt.granularity { true } else { false }
       if blocked && bits <= 4 {
         type = signed ? .int4 : .uint4
-        raw = [UInt8](repeating: 0, count: (codes.count + 1) / 2)
-        for (i, c) in codes.enumerated() {
-          let nibble = UInt8(truncatingIfNeeded: Int(c)) & 0x0F
-          raw[i / 2] |= i % 2 == 0 ? nibble : nibble << 4
-        }
+        raw = Self.nibbles(codes)
       } else {
         type = signed ? .int8 : .uint8
         raw = codes.map { UInt8(truncatingIfNeeded: Int($0)) }
@@ -176,6 +175,61 @@ extension ONNXExportContext {
     }
     let c = initializer("\(name)_quantized", type, dims: outShape, raw: raw)
     let s = constant("\(name)_scale", floats: scales, dims: scaleDims)
-    return node("DequantizeLinear", [c, s], attributes, shape: outShape)
+    guard qt.isAffine else { return node("DequantizeLinear", [c, s], attributes, shape: outShape) }
+    // Asymmetric codes: the zero points in the codes' type, one per scale.
+    let zpRaw = type == .int4 || type == .uint4 ? Self.nibbles(zeroPoints) : zeroPoints.map { UInt8(truncatingIfNeeded: Int($0)) }
+    let zp = initializer("\(name)_zero_point", type, dims: scaleDims, raw: zpRaw)
+    return node("DequantizeLinear", [c, s, zp], attributes, shape: outShape)
+  }
+
+  /// Integer values packed two per byte, the first in the low nibble (ONNX INT4 / UINT4).
+  static func nibbles(_ values: [Float]) -> [UInt8] {
+    var raw = [UInt8](repeating: 0, count: (values.count + 1) / 2)
+    for (i, c) in values.enumerated() {
+      let nibble = UInt8(truncatingIfNeeded: Int(c)) & 0x0F
+      raw[i / 2] |= i % 2 == 0 ? nibble : nibble << 4
+    }
+    return raw
+  }
+
+  /// `x` through an asymmetric (affine) per-tensor quantizer with a calibrated scale and zero
+  /// point: `QuantizeLinear` / `DequantizeLinear` with that scale and a UINT8 (`uint<b>`) or
+  /// INT8 (`int<b>`) zero point, opset 13 — ONNX's `saturate(round(x / scale) + zero_point)` and
+  /// `(q − zero_point) · scale`, PyTorch's affine fake quantization. Widths below 8 (and
+  /// narrow signed ranges) clip `x` to the code range first, `[(quantMin − zp)·s, (quantMax − zp)·s]`.
+  private func affineQuantize(_ x: String, shape out: [Int]?, slot: String, quantizer q: any Quantizer, zeroPoint: Tensor) throws -> String {
+    let a = q.attributes
+    func fail(_ m: String) -> ExportError { .unsupported(layer: layerName, "\(slot): \(m)") }
+    guard case .int(let bits, let signed) = a.format, bits <= 8 else {
+      throw fail("asymmetric \(a.format) activations are not supported in ONNX (integers of at most 8 bits are)")
+    }
+    guard let scaleT = q.stateTensors().first(where: { $0.0 == "_scale" })?.1, scaleT.count == zeroPoint.count else {
+      throw fail("the asymmetric quantizer has a zero point but no scale of the same shape")
+    }
+    guard scaleT.count == 1 else {
+      throw fail("per-channel or per-block asymmetric activation ranges (\(a.granularity)) are not supported in ONNX; use a per-tensor range")
+    }
+    let scale = scaleT.scalars[0], zp = zeroPoint.scalars[0]
+    let (quantMin, quantMax): (Float, Float)
+    if signed {
+      let hi = Float((1 << (bits - 1)) - 1)
+      (quantMin, quantMax) = (a.narrowRange ? -hi : -hi - 1, hi)
+    } else {
+      (quantMin, quantMax) = (0, Float((1 << bits) - 1))
+    }
+    guard scale > 0, scale.isFinite, zp == zp.rounded(), zp >= quantMin, zp <= quantMax else {
+      throw fail("scale \(scale) / zero point \(zp) are not a valid affine range for \(a.format)")
+    }
+    var x = x
+    let fullLo: Float = signed ? -128 : 0, fullHi: Float = signed ? 127 : 255
+    if quantMin != fullLo || quantMax != fullHi {
+      let lo = constant("\(slot).min", floats: [(quantMin - zp) * scale], dims: [])
+      let hi = constant("\(slot).max", floats: [(quantMax - zp) * scale], dims: [])
+      x = node("Clip", [x, lo, hi], shape: out)
+    }
+    let s = constant("\(slot).scale", floats: [scale], dims: [])
+    let z = initializer("\(slot).zero_point", signed ? .int8 : .uint8, dims: [], raw: [UInt8(truncatingIfNeeded: Int(zp))])
+    let qv = node("QuantizeLinear", [x, s, z], shape: out)
+    return node("DequantizeLinear", [qv, s, z], shape: out)
   }
 }

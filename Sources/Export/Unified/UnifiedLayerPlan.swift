@@ -78,7 +78,9 @@ struct UnifiedModelPlan {
     let pqs = (m.quantizer(slot: "input_quantizer") as? TensorQuantizer)?.preQuantScale?.scalars
     let roles: [(String, (any Quantizer)?)] = [("weight", wq), ("input", iq)]
     for (role, q) in roles where q?.stateTensors().contains(where: { $0.0 == "_zero_point" }) == true {
-      throw fail("its \(role) quantizer is asymmetric (zero points), which the unified checkpoint's algorithms do not hold; use symmetric integer or FP formats")
+      throw fail(
+        "its \(role) quantizer is asymmetric (zero points), which the unified checkpoint's algorithms do not hold "
+          + "(ModelOpt's format has no zero-point tensor); export ONNX, whose Q/DQ carries zero points, or use symmetric integer or FP formats")
     }
 
     /// The calibrated range of a static per-tensor input quantizer of `format`.

@@ -28,6 +28,30 @@ public enum BertQuantization {
     /// FP8 E4M3 per-tensor activations (LayerNorm inputs included). ModelOpt's weight quantizer
     /// adds a second, per-tensor FP8 stage on the INT4 values, left out here.
     case w4a8 = "w4a8"
+    /// `FP8_DEFAULT_CFG` with the LayerNorm input quantizers off (`*LayerNorm*`), as
+    /// ``int8NoLayerNorm``: the quantizers the unified checkpoint holds (FP8 Linear weights and
+    /// inputs), so the model exports to it.
+    case fp8NoLayerNorm = "fp8_no_ln"
+    /// `NVFP4_DEFAULT_CFG` with the LayerNorm input quantizers off (exports to unified `NVFP4`).
+    case nvfp4NoLayerNorm = "nvfp4_no_ln"
+    /// `MXFP4_DEFAULT_CFG` with the LayerNorm input quantizers off (exports to unified `mxfp4`).
+    case mxfp4NoLayerNorm = "mxfp4_no_ln"
+    /// ``w4a8`` with the LayerNorm input quantizers off (exports to ONNX: INT4 blocks at opset
+    /// 21, FP8 activations at opset 19; the unified format's W4A8_AWQ needs ModelOpt's second
+    /// FP8 weight stage, which this recipe does not train with).
+    case w4a8NoLayerNorm = "w4a8_no_ln"
+
+    /// The recipes `qatkit-run minilm` runs without `--configs`: ModelOpt's configs and
+    /// ``int8NoLayerNorm`` (the other `_no_ln` variants are for export; give them by name).
+    public static let standard: [Recipe] = [.int8, .int8NoLayerNorm, .int8WeightOnly, .int4WeightOnly, .fp8, .nvfp4, .mxfp4, .w4a8]
+
+    /// Whether the recipe disables the LayerNorm input quantizers (`*LayerNorm*` off).
+    public var disablesLayerNormInputs: Bool {
+      switch self {
+      case .int8NoLayerNorm, .fp8NoLayerNorm, .nvfp4NoLayerNorm, .mxfp4NoLayerNorm, .w4a8NoLayerNorm: true
+      default: false
+      }
+    }
 
     /// The ModelOpt config this recipe mirrors, for tables.
     public var modelOptName: String {
@@ -40,14 +64,18 @@ public enum BertQuantization {
       case .nvfp4: "NVFP4_DEFAULT_CFG"
       case .mxfp4: "MXFP4_DEFAULT_CFG"
       case .w4a8: "W4A8_AWQ_BETA_CFG without AWQ"
+      case .fp8NoLayerNorm: "FP8_DEFAULT_CFG, *LayerNorm* off"
+      case .nvfp4NoLayerNorm: "NVFP4_DEFAULT_CFG, *LayerNorm* off"
+      case .mxfp4NoLayerNorm: "MXFP4_DEFAULT_CFG, *LayerNorm* off"
+      case .w4a8NoLayerNorm: "W4A8_AWQ_BETA_CFG without AWQ, *LayerNorm* off"
       }
     }
 
     /// Whether some quantizers have integer formats (learned LSQ ranges apply to those).
     public var hasIntegerQuantizers: Bool {
       switch self {
-      case .int8, .int8NoLayerNorm, .int8WeightOnly, .int4WeightOnly, .w4a8: true
-      case .fp8, .nvfp4, .mxfp4: false
+      case .int8, .int8NoLayerNorm, .int8WeightOnly, .int4WeightOnly, .w4a8, .w4a8NoLayerNorm: true
+      case .fp8, .nvfp4, .mxfp4, .fp8NoLayerNorm, .nvfp4NoLayerNorm, .mxfp4NoLayerNorm: false
       }
     }
 
@@ -94,16 +122,16 @@ public enum BertQuantization {
       weights = .int(8, axis: 0)
     case .int4WeightOnly:
       weights = .int(4, blockSize: 128)
-    case .w4a8:
+    case .w4a8, .w4a8NoLayerNorm:
       weights = .int(4, blockSize: 128)
       activations = QuantizerAttributes(format: .e4m3)
-    case .fp8:
+    case .fp8, .fp8NoLayerNorm:
       weights = QuantizerAttributes(format: .e4m3)
       activations = QuantizerAttributes(format: .e4m3)
-    case .nvfp4:
+    case .nvfp4, .nvfp4NoLayerNorm:
       weights = QuantizerAttributes(format: .nvfp4)
       activations = QuantizerAttributes(format: .nvfp4)
-    case .mxfp4:
+    case .mxfp4, .mxfp4NoLayerNorm:
       weights = QuantizerAttributes(format: .mxfp4)
       activations = QuantizerAttributes(format: .mxfp4)
     }
@@ -116,7 +144,7 @@ public enum BertQuantization {
     var config = QuantizeConfig.weightsAndActivations(weights: weights, activations: activations)
     // ModelOpt's default configs disable nn.Embedding quantizers.
     config = config.setting("*_embeddings.*", enabled: false, optional: true)
-    if recipe == .int8NoLayerNorm { config = config.setting("*LayerNorm*", enabled: false) }
+    if recipe.disablesLayerNormInputs { config = config.setting("*LayerNorm*", enabled: false) }
     return config
   }
 }

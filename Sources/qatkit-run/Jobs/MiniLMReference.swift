@@ -29,7 +29,7 @@ enum MiniLMReference {
     case .int8WeightOnly: Row(mean: 0.9996, min: 0.9988, nn: 0.978, seconds: nil)
     case .int4WeightOnly: Row(mean: 0.942, min: 0.865, nn: 0.800, seconds: nil)
     case .fp8: Row(mean: 0.9959, min: 0.9907, nn: 0.922, seconds: nil)
-    case .nvfp4, .mxfp4, .w4a8: nil
+    case .nvfp4, .mxfp4, .w4a8, .fp8NoLayerNorm, .nvfp4NoLayerNorm, .mxfp4NoLayerNorm, .w4a8NoLayerNorm: nil
     }
   }
 
