@@ -4,12 +4,13 @@ import QATKit
 ///
 /// Every encoder Linear (`query`, `key`, `value`, `attention.output.dense`, `intermediate.dense`,
 /// `output.dense`) is an ``QATKit/Int8Linear``: u8 × s8 → s32 GEMMs (AVX-512 VNNI, AVX2 or
-/// portable C) with the dequantization, bias and — for `intermediate.dense` — GELU in the
-/// epilogue. `query`, `key` and `value` share one quantization of their input when their input
-/// ranges are equal (as max calibration on the same tensor makes them), and `intermediate.dense`
-/// writes `output.dense`'s INT8 input codes directly, so the FFN's 4×-wide activation never
-/// exists as floats. Embeddings, attention products, softmax and LayerNorm run in float as in
-/// the fake-quantized model, with the same kernels; quantizers enabled there (LayerNorm inputs
+/// portable C) with the dequantization and bias in the epilogue. `query`, `key` and `value`
+/// share one quantization of their input when their input ranges are equal (as max calibration
+/// on the same tensor makes them). GELU runs on `intermediate.dense`'s float output with the
+/// model's vectorized kernel (the integer epilogue's GELU calls a scalar `erff` per value, which
+/// costs more than the GEMM at MiniLM's width), then `output.dense` quantizes it. Embeddings,
+/// attention products, softmax and LayerNorm run in float as in the fake-quantized model, with
+/// the same kernels; quantizers enabled there (LayerNorm inputs
 /// and outputs, the attention-matmul `*_bmm_quantizer`s) are applied as fake quantization, so
 /// the outputs still match.
 ///
@@ -148,22 +149,10 @@ public final class Int8BertModel {
     let ao = layer.attentionOutput
     let projected = floats(ao, ao.quantizeInput(context.storage, rows: rows, isa: instructionSet), rows: rows, shape: shape)
     let a = float.attention.output.layerNorm(projected + x)
-    // intermediate.dense + GELU writes output.dense's input codes; the FFN activation stays INT8.
+    // GELU on floats with the model's vectorized kernel (see the type's comment).
     let inner = layer.intermediate, outer = layer.output
-    let innerCodes = inner.quantizeInput(a.storage, rows: rows, isa: instructionSet)
-    let outerCodes = [UInt8](unsafeUninitializedCapacity: rows * outer.depth) { c, count in
-      if outer.depth > outer.inFeatures {  // padding bytes multiply zero weights; give them a value
-        for r in 0..<rows {
-          (c.baseAddress! + r * outer.depth + outer.inFeatures).update(repeating: 128, count: outer.depth - outer.inFeatures)
-        }
-      }
-      innerCodes.withUnsafeBufferPointer { a in
-        inner.run(
-          a.baseAddress!, rows: rows, activation: .gelu, isa: instructionSet, out: nil, codes: c.baseAddress,
-          ldCodes: outer.depth, nextMultiplier: outer.inputMultiplier, nextMin: Int32(outer.inputMinCode))
-      }
-      count = rows * outer.depth
-    }
+    let activation = floats(inner, inner.quantizeInput(a.storage, rows: rows, isa: instructionSet), rows: rows, shape: shape).gelu()
+    let outerCodes = outer.quantizeInput(activation.storage, rows: rows, isa: instructionSet)
     let ffn = floats(outer, outerCodes, rows: rows, shape: shape)
     return float.output.layerNorm(ffn + a)
   }
