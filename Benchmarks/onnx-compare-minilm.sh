@@ -7,6 +7,9 @@
 #
 #   Benchmarks/onnx-compare-minilm.sh [--checkpoint FILE] [--keep DIR] [--rounds N]
 #
+# --keep DIR keeps the JSON of every round, the .onnx file and the PTQ checkpoint (pass it back
+# with --checkpoint to skip the PTQ next time).
+#
 # Steps: PTQ of all-MiniLM-L6-v2 with int8_no_ln (`qatkit-run minilm --epochs 0 --ranges frozen
 # --configs int8_no_ln`: W8A8 on every Linear, LayerNorm inputs not quantized, max calibration),
 # unless --checkpoint gives one → `qatkit-run export --format onnx` of that checkpoint →
@@ -100,7 +103,10 @@ res["loadavg"] = list(os.getloadavg())
 print(json.dumps(res))
 PY
 done
-if [[ -n "$keep" ]]; then mkdir -p "$keep" && cp "$out"/*.json "$out"/minilm_int8.onnx "$keep"/; fi
+if [[ -n "$keep" ]]; then
+  mkdir -p "$keep" && cp "$out"/*.json "$out"/minilm_int8.onnx "$keep"/
+  if [[ -d "$out/minilm" ]]; then cp "$out"/minilm/*.safetensors "$keep"/; fi  # the PTQ checkpoint, for --checkpoint
+fi
 
 "$py" - "$out" "$rounds" <<'PY'
 import json, statistics, sys
