@@ -5,7 +5,7 @@ import QATKit
 // ../shared/bench/torch_reference.py so that Benchmarks/compare.sh can print ratios.
 //
 //   swift run -c release qatkit-bench [--json] [--filter SUBSTRING[,SUBSTRING...]]
-//                                      [--repeat-scale F] [--list] [--mlp-checkpoint FILE]
+//                                      [--repeat-scale F] [--list] [--mlp-checkpoint FILE] [--minilm-checkpoint FILE]
 
 struct Options {
   var json = false
@@ -14,13 +14,15 @@ struct Options {
   var list = false
   /// A quantized MLP checkpoint: adds the `ckpt_mlp_forward_*` items (Benchmarks/onnx-compare.sh).
   var mlpCheckpoint: URL?
+  /// A quantized MiniLM checkpoint: adds the `ckpt_minilm_forward_*` items (Benchmarks/onnx-compare-minilm.sh).
+  var minilmCheckpoint: URL?
 }
 
 func parseOptions(_ args: [String]) -> Options {
   var o = Options()
   var i = 0
   func usage(_ msg: String) -> Never {
-    FileHandle.standardError.write(Data((msg + "\nusage: qatkit-bench [--json] [--filter S[,S...]] [--repeat-scale F] [--list] [--mlp-checkpoint FILE]\n").utf8))
+    FileHandle.standardError.write(Data((msg + "\nusage: qatkit-bench [--json] [--filter S[,S...]] [--repeat-scale F] [--list] [--mlp-checkpoint FILE] [--minilm-checkpoint FILE]\n").utf8))
     exit(2)
   }
   while i < args.count {
@@ -41,6 +43,12 @@ func parseOptions(_ args: [String]) -> Options {
         usage("--mlp-checkpoint needs an existing quantized MLP checkpoint file")
       }
       o.mlpCheckpoint = URL(fileURLWithPath: args[i])
+    case "--minilm-checkpoint":
+      i += 1
+      guard i < args.count, FileManager.default.fileExists(atPath: args[i]) else {
+        usage("--minilm-checkpoint needs an existing quantized MiniLM checkpoint file (qatkit-run minilm)")
+      }
+      o.minilmCheckpoint = URL(fileURLWithPath: args[i])
     case "-h", "--help": usage("")
     default: usage("unknown argument \(args[i])")
     }
@@ -84,6 +92,11 @@ items += ConvOpBench.items(scale: scale)
 items += InferenceBench.items(data: data, scale: scale)
 if let file = options.mlpCheckpoint {
   items += CheckpointInferenceBench.items(checkpoint: file, test: data.test, scale: scale) { c in
+    for (k, v) in c { checks[k] = v }
+  }
+}
+if let file = options.minilmCheckpoint {
+  items += CheckpointBertInferenceBench.items(checkpoint: file, scale: scale) { c in
     for (k, v) in c { checks[k] = v }
   }
 }

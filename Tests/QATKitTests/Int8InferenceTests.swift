@@ -51,6 +51,7 @@ struct Int8InferenceTests {
   static let shapes: [(rows: Int, n: Int, k: Int)] = [
     (1, 1, 1), (1, 10, 64), (3, 33, 5), (8, 32, 4), (9, 47, 67), (17, 70, 130), (2, 256, 256), (13, 96, 3),
     (40, 64, 300),  // enough work to split over threads
+    (75, 24, 4100),  // depth 4100: the VNNI kernel's row blocks (56 rows) end inside each thread's range
   ]
 
   @Test("integer GEMM + epilogue equals the reference bit for bit on every instruction set")

@@ -59,7 +59,7 @@ public final class Int8Linear: Sendable {
   /// The smallest input code: −128, or −127 with a narrow range.
   public let inputMinCode: Int
   /// `inFeatures` rounded up to a multiple of 4 (bytes per row of input codes).
-  let depth: Int
+  package let depth: Int
   /// Weights packed by `qk_pack_weights` (panels of 32 output columns).
   let packed: [Int8]
   /// `128 · Σₖ qw[n, k]`.
@@ -186,7 +186,7 @@ public final class Int8Linear: Sendable {
   }
 
   /// Input codes (+128) of `rows × inFeatures` floats, rows of ``depth`` bytes.
-  func quantizeInput(_ x: [Float], rows: Int, isa: Int8InstructionSet) -> [UInt8] {
+  package func quantizeInput(_ x: [Float], rows: Int, isa: Int8InstructionSet) -> [UInt8] {
     let count = Swift.max(1, rows * depth)
     return [UInt8](unsafeUninitializedCapacity: count) { c, n in
       x.withUnsafeBufferPointer { xp in
@@ -205,7 +205,7 @@ public final class Int8Linear: Sendable {
   /// Runs the integer GEMM and its epilogue on `rows` rows of input codes (``depth`` bytes each):
   /// floats into `out` (`rows × outFeatures`) and/or the next layer's codes into `codes` (rows
   /// `ldCodes` bytes apart). Large products split over rows (or output panels) across cores.
-  func run(
+  package func run(
     _ a: UnsafePointer<UInt8>, rows: Int, activation: Int8Activation, isa: Int8InstructionSet,
     out: UnsafeMutablePointer<Float>?, codes: UnsafeMutablePointer<UInt8>?, ldCodes: Int, nextMultiplier: Float,
     nextMin: Int32

@@ -1,7 +1,9 @@
 import QATKit
 
 /// One post-norm BERT encoder layer (`encoder.layer.N`): attention block, then feed-forward
-/// block, each with a residual connection and LayerNorm.
+/// block, each with a residual connection and LayerNorm. The feed-forward block's closing
+/// ``BertOutput`` is listed as this module's children `output.dense`, `output.LayerNorm`,
+/// `output.dropout`.
 public final class BertLayer: Module {
   /// `attention`.
   public let attention: BertAttention
@@ -15,12 +17,12 @@ public final class BertLayer: Module {
   public init(config: BertConfig, maskContext: AttentionMaskContext = AttentionMaskContext(), initialization: BertInitialization = .random(seed: 0)) {
     attention = BertAttention(config: config, maskContext: maskContext, initialization: initialization.child(100))
     intermediate = BertIntermediate(config: config, initialization: initialization.child(200))
-    output = BertOutput(config: config, initialization: initialization.child(300))
+    output = BertOutput(inputSize: config.intermediateSize, config: config, initialization: initialization.child(300))
   }
 
   /// PyTorch's names.
   public override func children() -> [(String, Module)] {
-    [("attention", attention), ("intermediate", intermediate), ("output", output)]
+    [("attention", attention), ("intermediate", intermediate)] + output.children(prefix: "output")
   }
 
   /// `[B, T, D]` → `[B, T, D]`.

@@ -1,0 +1,172 @@
+import QATKit
+
+/// A W8A8-quantized ``BertModel`` running its Linear layers on integers.
+///
+/// Every encoder Linear (`query`, `key`, `value`, `attention.output.dense`, `intermediate.dense`,
+/// `output.dense`) is an ``QATKit/Int8Linear``: u8 × s8 → s32 GEMMs (AVX-512 VNNI, AVX2 or
+/// portable C) with the dequantization and bias in the epilogue. `query`, `key` and `value`
+/// share one quantization of their input when their input ranges are equal (as max calibration
+/// on the same tensor makes them). GELU runs on `intermediate.dense`'s float output with the
+/// model's vectorized kernel (the integer epilogue's GELU calls a scalar `erff` per value, which
+/// costs more than the GEMM at MiniLM's width), then `output.dense` quantizes it. Embeddings,
+/// attention products, softmax and LayerNorm run in float as in the fake-quantized model, with
+/// the same kernels; quantizers enabled there (LayerNorm inputs
+/// and outputs, the attention-matmul `*_bmm_quantizer`s) are applied as fake quantization, so
+/// the outputs still match.
+///
+/// Requirements: each of those Linears as ``QATKit/Int8Linear`` needs (INT8 weights per channel
+/// or per tensor, a calibrated static INT8 per-tensor input quantizer, no output quantizer) —
+/// `int8_no_ln` and `int8` of ``BertQuantization``. The pooler is not run (no output uses it).
+///
+/// The integer Linears are snapshots of the model's weights and ranges when this is created; the
+/// float parts (embeddings, LayerNorms, fake quantizers) are read from `model` at every call, so
+/// build a new one after changing the model. Dropout is never applied (evaluation).
+///
+/// Numerics against the fake-quantized model: see README, "Integer inference" (each Linear's
+/// outputs differ by the float rounding of its sum; a value within that rounding of a
+/// quantization boundary of the next input moves one INT8 step).
+///
+/// ```swift
+/// try convert(model, modes: [.quantize(BertQuantization.config(.int8NoLayerNorm))], forwardLoop: ...)
+/// let int8 = try Int8BertModel(model)
+/// let embeddings = try int8(tokenizer.batch(sentences))   // ≈ model(batch)
+/// ```
+public final class Int8BertModel {
+  /// The integer Linears of one encoder layer.
+  struct Layer {
+    let query: Int8Linear, key: Int8Linear, value: Int8Linear
+    let attentionOutput: Int8Linear, intermediate: Int8Linear, output: Int8Linear
+    /// Whether `query`, `key` and `value` quantize their input identically (one set of codes).
+    let sharedQKVInput: Bool
+  }
+
+  /// The float model (embeddings, LayerNorms, fake quantizers, configuration).
+  public let model: BertModel
+  /// The kernels the integer GEMMs run on.
+  public let instructionSet: Int8InstructionSet
+  let layers: [Layer]
+
+  /// Creates the integer form of a quantized BERT model.
+  ///
+  /// - Parameters:
+  ///   - model: A `BertModel` after the `quantize` mode with INT8 W8A8 on every encoder Linear.
+  ///   - instructionSet: The kernels to use (default: the fastest this CPU has).
+  /// - Throws: ``QATKit/Int8InferenceError`` naming the first Linear that cannot run on integers.
+  public init(_ model: BertModel, instructionSet: Int8InstructionSet = .best) throws(Int8InferenceError) {
+    guard instructionSet.isSupported else { throw .unsupportedInstructionSet(instructionSet) }
+    var layers: [Layer] = []
+    for (i, l) in model.encoder.layers.enumerated() {
+      let p = "encoder.layer.\(i)"
+      let sa = l.attention.selfAttention
+      let q = try Int8Linear(sa.query, path: "\(p).attention.self.query")
+      let k = try Int8Linear(sa.key, path: "\(p).attention.self.key")
+      let v = try Int8Linear(sa.value, path: "\(p).attention.self.value")
+      let shared = [k, v].allSatisfy { $0.inputMultiplier == q.inputMultiplier && $0.inputMinCode == q.inputMinCode }
+      layers.append(Layer(
+        query: q, key: k, value: v,
+        attentionOutput: try Int8Linear(l.attention.output.dense, path: "\(p).attention.output.dense"),
+        intermediate: try Int8Linear(l.intermediate.dense, path: "\(p).intermediate.dense"),
+        output: try Int8Linear(l.output.dense, path: "\(p).output.dense"),
+        sharedQKVInput: shared))
+    }
+    self.model = model
+    self.instructionSet = instructionSet
+    self.layers = layers
+  }
+
+  /// Runs a tokenized batch (see ``BertModel/output``).
+  ///
+  /// - Throws: ``TransformersError/invalidInput(_:)`` for token ids outside the vocabulary or more
+  ///   tokens than the model has positions.
+  public func callAsFunction(_ batch: TokenBatch) throws(TransformersError) -> Tensor { try self(batch.packed) }
+
+  /// Runs a packed batch `[N, 2, T]` (ids, mask; ``TokenBatch/packed``) → what ``BertModel/output``
+  /// selects, computed as ``BertModel/forward(_:)`` does with the encoder Linears on integers.
+  ///
+  /// - Throws: ``TransformersError/invalidInput(_:)`` for a tensor of another shape or an empty
+  ///   batch, token ids
+  ///   that are not integers below the vocabulary size, or more tokens than positions.
+  public func callAsFunction(_ packed: Tensor) throws(TransformersError) -> Tensor {
+    guard packed.rank == 3, packed.shape[1] == 2 else {
+      throw .invalidInput("Int8BertModel takes a packed batch [N, 2, T] (ids, mask), got \(packed.shape); use TokenBatch.packed")
+    }
+    let (n, t) = (packed.shape[0], packed.shape[2])
+    guard n > 0, t > 0 else { throw .invalidInput("an empty batch \(packed.shape): give at least one sentence of one token") }
+    let positions = model.config.maxPositionEmbeddings
+    guard t <= positions else { throw .invalidInput("\(t) tokens exceed the model's \(positions) positions") }
+    let values = packed.storage
+    var ids = [Float](repeating: 0, count: n * t), mask = ids
+    for i in 0..<n {
+      for j in 0..<t {
+        ids[i * t + j] = values[(2 * i) * t + j]
+        mask[i * t + j] = values[(2 * i + 1) * t + j]
+      }
+    }
+    let vocab = Float(model.config.vocabSize)
+    guard ids.allSatisfy({ $0 >= 0 && $0 < vocab && $0.rounded() == $0 }) else {
+      throw .invalidInput("token ids must be integers in 0..<\(model.config.vocabSize)")
+    }
+    let maskTensor = Tensor(shape: [n, t], storage: mask)
+    let keyMask = mask.allSatisfy { $0 != 0 } ? nil : maskTensor
+    return Tensor.withoutGrad {
+      let e = model.embeddings
+      let words = e.wordEmbeddings(Tensor(shape: [n, t], storage: ids))
+      let tokenType = e.tokenTypeEmbeddings(Tensor(shape: [1], storage: [0]))
+      let position = e.positionEmbeddings(Tensor(shape: [t], storage: (0..<t).map(Float.init)))
+      var hidden = e.layerNorm(words + tokenType + position)
+      for (layer, float) in zip(layers, model.encoder.layers) {
+        hidden = run(layer, float, hidden, keyMask: keyMask)
+      }
+      switch model.output {
+      case .lastHiddenState: return hidden
+      case .meanPooled: return hidden.maskedMeanOverTokens(maskTensor)
+      case .sentenceEmbedding: return hidden.maskedMeanOverTokens(maskTensor).l2NormalizedRows()
+      }
+    }
+  }
+
+  /// One encoder layer on `x [B, T, D]`.
+  func run(_ layer: Layer, _ float: BertLayer, _ x: Tensor, keyMask: Tensor?) -> Tensor {
+    let sa = float.attention.selfAttention
+    let rows = x.count / x.shape[2]
+    let shape = x.shape
+    let q: Tensor, k: Tensor, v: Tensor
+    if layer.sharedQKVInput {
+      let codes = layer.query.quantizeInput(x.storage, rows: rows, isa: instructionSet)
+      q = floats(layer.query, codes, rows: rows, shape: shape)
+      k = floats(layer.key, codes, rows: rows, shape: shape)
+      v = floats(layer.value, codes, rows: rows, shape: shape)
+    } else {
+      q = floats(layer.query, layer.query.quantizeInput(x.storage, rows: rows, isa: instructionSet), rows: rows, shape: shape)
+      k = floats(layer.key, layer.key.quantizeInput(x.storage, rows: rows, isa: instructionSet), rows: rows, shape: shape)
+      v = floats(layer.value, layer.value.quantizeInput(x.storage, rows: rows, isa: instructionSet), rows: rows, shape: shape)
+    }
+    let scale = 1 / Float(shape[2] / sa.heads).squareRoot()
+    let scores = Tensor.attentionScores(
+      query: sa.quantize(q, slot: "q_bmm_quantizer"), key: sa.quantize(k, slot: "k_bmm_quantizer"), heads: sa.heads)
+    let p = sa.quantize(scores.maskedSoftmax(scale: scale, keyMask: keyMask), slot: "p_bmm_quantizer")
+    let context = Tensor.attentionContext(probabilities: p, value: sa.quantize(v, slot: "v_bmm_quantizer"), heads: sa.heads)
+    let ao = layer.attentionOutput
+    let projected = floats(ao, ao.quantizeInput(context.storage, rows: rows, isa: instructionSet), rows: rows, shape: shape)
+    let a = float.attention.output.layerNorm(projected + x)
+    // GELU on floats with the model's vectorized kernel (see the type's comment).
+    let inner = layer.intermediate, outer = layer.output
+    let activation = floats(inner, inner.quantizeInput(a.storage, rows: rows, isa: instructionSet), rows: rows, shape: shape).gelu()
+    let outerCodes = outer.quantizeInput(activation.storage, rows: rows, isa: instructionSet)
+    let ffn = floats(outer, outerCodes, rows: rows, shape: shape)
+    return float.output.layerNorm(ffn + a)
+  }
+
+  /// `layer` on input codes → floats `[..shape.dropLast(), outFeatures]`.
+  func floats(_ layer: Int8Linear, _ codes: [UInt8], rows: Int, shape: [Int]) -> Tensor {
+    let out = [Float](unsafeUninitializedCapacity: rows * layer.outFeatures) { o, count in
+      codes.withUnsafeBufferPointer { a in
+        layer.run(
+          a.baseAddress!, rows: rows, activation: .none, isa: instructionSet, out: o.baseAddress, codes: nil, ldCodes: 0,
+          nextMultiplier: 0, nextMin: -128)
+      }
+      count = rows * layer.outFeatures
+    }
+    return Tensor(shape: Array(shape.dropLast()) + [layer.outFeatures], storage: out)
+  }
+}
