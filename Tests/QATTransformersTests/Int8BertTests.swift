@@ -75,6 +75,42 @@ struct Int8BertTests {
     #expect(zip(alone, padded.prefix(alone.count)).allSatisfy { Swift.abs($0 - $1) < 1e-5 })
   }
 
+  @Test("a batch larger than one pass runs as several passes and gives each pass's values, bit for bit")
+  func largeBatchesRunInPasses() throws {
+    let m = try Self.quantized(BertQuantization.config(.int8NoLayerNorm), seed: 3)
+    let int8 = try Int8BertModel(m)
+    let per = Int8BertModel.sentencesPerPass
+    let probe = Self.batch(count: per + 7, seed: 41)   // padded: every pass masks keys
+    let whole = try int8(probe)
+    #expect(whole.shape[0] == per + 7)
+    var firstSentences: [Encoding] = []
+    for i in 0..<per {
+      let mask = probe.attentionMask[i]
+      let real: [Int] = probe.ids[i].indices.filter { mask[$0] != 0 }.map { probe.ids[i][$0] }
+      firstSentences.append(Encoding(ids: real))
+    }
+    let first = try int8(TokenBatch(firstSentences))
+    // The first pass alone (re-padded to its own longest sentence) masks the same keys; compare
+    // its real tokens' rows, which do not depend on the padding length.
+    let t = probe.ids[0].count, tFirst = first.shape[1], d = whole.shape[2]
+    let rowSize = t * d
+    let wholeValues = whole.scalars, firstValues = first.scalars
+    var worst: Float = 0
+    for i in 0..<per {
+      for j in 0..<tFirst where probe.attentionMask[i][j] != 0 {
+        for c in 0..<d {
+          let a = wholeValues[(i * t + j) * d + c], b = firstValues[(i * tFirst + j) * d + c]
+          worst = Swift.max(worst, Swift.abs(a - b))
+        }
+      }
+    }
+    #expect(worst < 1e-5, "first pass vs the same sentences alone: max |Δ| \(worst)")
+    // The last pass: its 7 sentences, padded to the whole batch's length, give the same bits.
+    let tail = Tensor(shape: [7, 2, t], storage: Array(probe.packed.scalars[(per * 2 * t)...]))
+    let last = try int8(tail)
+    #expect(Array(whole.scalars[(per * rowSize)...]) == last.scalars)
+  }
+
   @Test("int8 with LayerNorm inputs and attention matmuls quantized: those stay fake quantization, outputs match")
   func matchesFakeQuantizedWithLayerNormAndBmm() throws {
     let cfg = BertQuantization.config(.int8).adding("*bmm_quantizer", .int(8))
