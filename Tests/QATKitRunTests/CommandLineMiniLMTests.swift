@@ -80,4 +80,26 @@ struct CommandLineMiniLMTests {
     #expect(bad.status == 2 && bad.stderr.contains("cannot apply checkpoint"), "\(bad.status) \(bad.stderr)")
     #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("bad-out.safetensors").path))
   }
+  /// The same method twice (two SmoothQuant α) on tiny sentence sets: each run gets its own
+  /// checkpoint (`+smoothquant`, `+smoothquant.2`), and both restore bit for bit.
+  @Test(.enabled(if: MiniLM.locate() != nil, Comment(rawValue: MiniLM.missingHint)))
+  func repeatedAlgorithmsKeepTheirOwnCheckpoints() throws {
+    let dir = ToolProcess.workingDirectory()
+    let data = dir.appendingPathComponent("data")
+    try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+    try "A cat sat on the mat.\nThe stock market fell sharply today.\nShe plays the violin."
+      .write(to: data.appendingPathComponent("corpus_train.txt"), atomically: true, encoding: .utf8)
+    try "Dogs bark at night.\nPrices rose again."
+      .write(to: data.appendingPathComponent("eval.txt"), atomically: true, encoding: .utf8)
+    let r = try ToolProcess.run([
+      "minilm", "--data", "data", "--configs", "int8_no_ln", "--ranges", "frozen", "--epochs", "0", "--quiet",
+      "--algorithm", "smoothquant", "--algorithm", "{\"method\": \"smoothquant\", \"alpha\": 1}", "--out", "runs",
+    ], in: dir)
+    #expect(r.status == 0, "\(r.stderr)")
+    for name in ["int8_no_ln+smoothquant", "int8_no_ln+smoothquant.2"] {
+      let file = dir.appendingPathComponent("runs/\(name)-frozen-ptq.safetensors")
+      #expect(FileManager.default.fileExists(atPath: file.path), "\(name): no checkpoint")
+      #expect(r.stdout.contains(name), "\(name): no table row")
+    }
+  }
 }

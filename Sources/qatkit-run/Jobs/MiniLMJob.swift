@@ -107,9 +107,17 @@ struct MiniLMJob {
       return try EmbeddingComparison(bert.embed(evalLines, tokenizer: tokenizer), reference: reference)
     }
 
+    // A method given more than once (say two SmoothQuant α) gets `.2`, `.3`, … after its name, so
+    // every run has its own checkpoints, results entry and table row.
+    var seen: [String: Int] = [:]
+    let suffixes: [String] = algorithms.map { algorithm in
+      guard let method = algorithm?.method else { return "" }
+      seen[method, default: 0] += 1
+      return seen[method]! == 1 ? "+\(method)" : "+\(method).\(seen[method]!)"
+    }
     for recipe in recipes {
-     for algorithm in algorithms {
-      let label = recipe.rawValue + (algorithm.map { "+\($0.method)" } ?? "")
+     for (algorithm, suffix) in zip(algorithms, suffixes) {
+      let label = recipe.rawValue + suffix
       Progress.note("\(label) (\(recipe.modelOptName)\(algorithm.map { ", algorithm \($0)" } ?? ""))")
       for variant in ranges {
         try Interrupt.check()
