@@ -86,17 +86,7 @@ public final class LSQQuantizer: Quantizer {
   /// - Throws: ``QuantizerError/stateMismatch(_:)`` for a tensor that is not 1-D or holds a
   ///   factor that is not positive and finite.
   public func setPreQuantScale(_ value: Tensor?) throws {
-    guard let value else {
-      preQuantScale = nil
-      return
-    }
-    guard value.rank == 1, value.count > 0 else {
-      throw QuantizerError.stateMismatch("pre_quant_scale must be 1-D (one factor per input channel), got shape \(value.shape)")
-    }
-    if let bad = value.scalars.first(where: { !($0 > 0 && $0.isFinite) }) {
-      throw QuantizerError.stateMismatch("pre_quant_scale factors must be positive and finite, found \(bad)")
-    }
-    preQuantScale = value.detach()
+    preQuantScale = try value.map(TensorQuantizer.validatedPreQuantScale)
   }
 
   /// LSQ always starts from a calibrated range.

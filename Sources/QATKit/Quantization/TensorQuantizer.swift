@@ -76,17 +76,21 @@ public final class TensorQuantizer: Quantizer {
   /// - Throws: ``QuantizerError/stateMismatch(_:)`` for a tensor that is not 1-D or holds a
   ///   factor that is not positive and finite.
   public func setPreQuantScale(_ value: Tensor?) throws {
-    guard let value else {
-      preQuantScale = nil
-      return
-    }
+    preQuantScale = try value.map(Self.validatedPreQuantScale)
+  }
+
+  /// `value` detached, once it is a valid `_pre_quant_scale`: 1-D, every factor positive and
+  /// finite. Quantizers of plugins that carry a pre-quantization scale validate it with this too.
+  ///
+  /// - Throws: ``QuantizerError/stateMismatch(_:)`` saying which rule `value` breaks.
+  public static func validatedPreQuantScale(_ value: Tensor) throws -> Tensor {
     guard value.rank == 1, value.count > 0 else {
       throw QuantizerError.stateMismatch("pre_quant_scale must be 1-D (one factor per input channel), got shape \(value.shape)")
     }
     if let bad = value.scalars.first(where: { !($0 > 0 && $0.isFinite) }) {
       throw QuantizerError.stateMismatch("pre_quant_scale factors must be positive and finite, found \(bad)")
     }
-    preQuantScale = value.detach()
+    return value.detach()
   }
 
   /// `("_amax", amax)` once a static range exists, and `("_pre_quant_scale", …)` when set.
