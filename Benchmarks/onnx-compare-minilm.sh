@@ -23,8 +23,7 @@
 #   QATKIT_SCRATCH_PATH                          SwiftPM scratch path for the release build
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-py="${QATKIT_ORT_PYTHON:-${QATKIT_TORCH_PYTHON:-python3}}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/onnx-compare-common.sh"
 keep=""
 rounds=3
 checkpoint=""
@@ -37,14 +36,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-out="$(mktemp -d)"
-trap 'rm -rf "$out"' EXIT
-scratch=()
-if [[ -n "${QATKIT_SCRATCH_PATH:-}" ]]; then scratch=(--scratch-path "$QATKIT_SCRATCH_PATH"); fi
-
-echo "building qatkit-run and qatkit-bench (release)…" >&2
-(cd "$root" && swift build -c release "${scratch[@]}" --product qatkit-run >&2 && swift build -c release "${scratch[@]}" --product qatkit-bench >&2)
-bin="$(cd "$root" && swift build -c release "${scratch[@]}" --show-bin-path)"
+build_release
 
 if [[ -z "$checkpoint" ]]; then
   echo "PTQ of all-MiniLM-L6-v2 with int8_no_ln…" >&2
@@ -58,31 +50,17 @@ for r in $(seq 1 "$rounds"); do
   echo "round $r/$rounds: qatkit-bench…" >&2
   "$bin/qatkit-bench" --json --filter ckpt_minilm_forward --minilm-checkpoint "$checkpoint" > "$out/qatkit.$r.json"
   echo "round $r/$rounds: onnxruntime…" >&2
-  "$py" - "$out/minilm_int8.onnx" > "$out/ort.$r.json" <<'PY'
+  run_py - "$out/minilm_int8.onnx" > "$out/ort.$r.json" <<'PY'
 import json, os, sys, time
 import numpy as np
 import onnxruntime as ort
+import ort_timing
 
 onnx_path = sys.argv[1]
 T = 128
 
-def session(optimized):
-    o = ort.SessionOptions()
-    o.intra_op_num_threads = 2
-    o.inter_op_num_threads = 1
-    o.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    if optimized:  # scripts/check_onnx.py's "optimized": all rewrites except the two that approximate
-        o.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "1")
-        o.add_session_config_entry("optimization.disable_specified_optimizers", "WeightBiasQuantization")
-    return ort.InferenceSession(onnx_path, o, providers=["CPUExecutionProvider"])
-
-def median_ms(fn, runs, warmup):
-    for _ in range(warmup): fn()
-    t = []
-    for _ in range(runs):
-        s = time.perf_counter(); fn(); t.append(time.perf_counter() - s)
-    t.sort()
-    return 1e3 * t[len(t) // 2]
+def session(optimized): return ort_timing.session(onnx_path, optimized)
+median_ms = ort_timing.median_ms
 
 rng = np.random.default_rng(11)
 res = {}
@@ -108,7 +86,7 @@ if [[ -n "$keep" ]]; then
   if [[ -d "$out/minilm" ]]; then cp "$out"/minilm/*.safetensors "$keep"/; fi  # the PTQ checkpoint, for --checkpoint
 fi
 
-"$py" - "$out" "$rounds" <<'PY'
+run_py - "$out" "$rounds" <<'PY'
 import json, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
 q = [json.load(open(f"{out}/qatkit.{r}.json")) for r in range(1, rounds + 1)]

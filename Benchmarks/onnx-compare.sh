@@ -16,8 +16,7 @@
 #   QATKIT_SCRATCH_PATH                          SwiftPM scratch path for the release build
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-py="${QATKIT_ORT_PYTHON:-${QATKIT_TORCH_PYTHON:-python3}}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/onnx-compare-common.sh"
 keep=""
 rounds=3
 while [[ $# -gt 0 ]]; do
@@ -28,14 +27,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-out="$(mktemp -d)"
-trap 'rm -rf "$out"' EXIT
-scratch=()
-if [[ -n "${QATKIT_SCRATCH_PATH:-}" ]]; then scratch=(--scratch-path "$QATKIT_SCRATCH_PATH"); fi
-
-echo "building qatkit-run and qatkit-bench (release)…" >&2
-(cd "$root" && swift build -c release "${scratch[@]}" --product qatkit-run >&2 && swift build -c release "${scratch[@]}" --product qatkit-bench >&2)
-bin="$(cd "$root" && swift build -c release "${scratch[@]}" --show-bin-path)"
+build_release
 
 echo "PTQ (int8 preset) and Q/DQ ONNX export…" >&2
 "$bin/qatkit-run" quantize --checkpoint "$root/Sources/qatkit-run/Resources/mlp_digits_fp32.safetensors" \
@@ -46,10 +38,11 @@ for r in $(seq 1 "$rounds"); do
   echo "round $r/$rounds: qatkit-bench…" >&2
   "$bin/qatkit-bench" --json --filter ckpt_mlp_forward --mlp-checkpoint "$out/mlp_int8.safetensors" > "$out/qatkit.$r.json"
   echo "round $r/$rounds: onnxruntime…" >&2
-  "$py" - "$out/mlp_int8.onnx" "$out/mlp_int8.reference.safetensors" > "$out/ort.$r.json" <<'PY'
+  run_py - "$out/mlp_int8.onnx" "$out/mlp_int8.reference.safetensors" > "$out/ort.$r.json" <<'PY'
 import json, os, struct, sys, time
 import numpy as np
 import onnxruntime as ort
+import ort_timing
 
 onnx_path, ref_path = sys.argv[1], sys.argv[2]
 with open(ref_path, "rb") as f:
@@ -63,23 +56,8 @@ def tensor(name):
     return np.frombuffer(data[a:b], dtype=np.float32).reshape(info["shape"])
 inputs, labels = tensor("input"), tensor("labels").astype(np.int64)
 
-def session(optimized):
-    o = ort.SessionOptions()
-    o.intra_op_num_threads = 2
-    o.inter_op_num_threads = 1
-    o.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    if optimized:  # scripts/check_onnx.py's "optimized": all rewrites except the two that approximate
-        o.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "1")
-        o.add_session_config_entry("optimization.disable_specified_optimizers", "WeightBiasQuantization")
-    return ort.InferenceSession(onnx_path, o, providers=["CPUExecutionProvider"])
-
-def median_ms(fn, runs, warmup=100):
-    for _ in range(warmup): fn()
-    t = []
-    for _ in range(runs):
-        s = time.perf_counter(); fn(); t.append(time.perf_counter() - s)
-    t.sort()
-    return 1e3 * t[len(t) // 2]
+def session(optimized): return ort_timing.session(onnx_path, optimized)
+def median_ms(fn, runs, warmup=100): return ort_timing.median_ms(fn, runs, warmup)
 
 res = {}
 c0, w0 = time.process_time(), time.perf_counter()
@@ -111,7 +89,7 @@ PY
 done
 if [[ -n "$keep" ]]; then mkdir -p "$keep" && cp "$out"/*.json "$out"/mlp_int8.* "$keep"/; fi
 
-"$py" - "$out" "$rounds" <<'PY'
+run_py - "$out" "$rounds" <<'PY'
 import json, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
 q = [json.load(open(f"{out}/qatkit.{r}.json")) for r in range(1, rounds + 1)]
