@@ -87,30 +87,13 @@ public final class Int8BertModel {
   ///   batch, token ids
   ///   that are not integers below the vocabulary size, or more tokens than positions.
   public func callAsFunction(_ packed: Tensor) throws(TransformersError) -> Tensor {
-    guard packed.rank == 3, packed.shape[1] == 2 else {
-      throw .invalidInput("Int8BertModel takes a packed batch [N, 2, T] (ids, mask), got \(packed.shape); use TokenBatch.packed")
-    }
-    let (n, t) = (packed.shape[0], packed.shape[2])
-    guard n > 0, t > 0 else { throw .invalidInput("an empty batch \(packed.shape): give at least one sentence of one token") }
-    let positions = model.config.maxPositionEmbeddings
-    guard t <= positions else { throw .invalidInput("\(t) tokens exceed the model's \(positions) positions") }
-    let values = packed.storage
-    var ids = [Float](repeating: 0, count: n * t), mask = ids
-    for i in 0..<n {
-      for j in 0..<t {
-        ids[i * t + j] = values[(2 * i) * t + j]
-        mask[i * t + j] = values[(2 * i + 1) * t + j]
-      }
-    }
-    let vocab = Float(model.config.vocabSize)
-    guard ids.allSatisfy({ $0 >= 0 && $0 < vocab && $0.rounded() == $0 }) else {
-      throw .invalidInput("token ids must be integers in 0..<\(model.config.vocabSize)")
-    }
+    let batch = try PackedTokenBatch(packed, config: model.config, model: "Int8BertModel")
+    let (n, t, ids, mask) = (batch.sentences, batch.tokens, batch.ids, batch.mask)
     // Sentences are independent and every range is static, so a large batch runs as passes of at
     // most `Self.sentencesPerPass` sentences: the same values (the mask decision is the whole
     // batch's), and each pass's activations stay within the caches instead of growing with `n`
     // (MiniLM at batch 256, Benchmarks/onnx-compare-minilm.sh: 4.37 s in one pass, 1.95 s in passes of 32).
-    let masked = !mask.allSatisfy { $0 != 0 }
+    let masked = batch.hasPadding
     var outputs: [Float] = []
     var outputShape: [Int] = []
     for start in stride(from: 0, to: n, by: Self.sentencesPerPass) {

@@ -63,22 +63,13 @@ public final class BertModel: Module {
 
   /// A packed batch `[N, 2, T]` (ids, mask) → see ``output``.
   public override func forward(_ packed: Tensor) -> Tensor {
-    precondition(packed.rank == 3 && packed.shape[1] == 2,
-                 "BertModel: input must be a packed batch [N, 2, T] (ids, mask), got \(packed.shape); use TokenBatch.packed")
-    let (n, t) = (packed.shape[0], packed.shape[2])
-    let values = packed.storage
-    var ids = [Float](repeating: 0, count: n * t), mask = ids
-    for i in 0..<n {
-      for j in 0..<t {
-        ids[i * t + j] = values[(2 * i) * t + j]
-        mask[i * t + j] = values[(2 * i + 1) * t + j]
-      }
-    }
-    let vocab = Float(config.vocabSize)
-    precondition(ids.allSatisfy { $0 >= 0 && $0 < vocab && $0.rounded() == $0 },
-                 "BertModel: token ids must be integers in 0..<\(config.vocabSize)")
+    // Module.forward cannot throw: a malformed batch (TokenBatch.packed never makes one) stops
+    // here, with the message Int8BertModel throws for the same input.
+    let batch: PackedTokenBatch
+    do { batch = try PackedTokenBatch(packed, config: config, model: "BertModel") } catch { preconditionFailure("\(error)") }
+    let (n, t, ids, mask) = (batch.sentences, batch.tokens, batch.ids, batch.mask)
     let maskTensor = Tensor(shape: [n, t], storage: mask)
-    maskContext.keyMask = mask.allSatisfy { $0 != 0 } ? nil : maskTensor
+    maskContext.keyMask = batch.hasPadding ? maskTensor : nil
     defer { maskContext.keyMask = nil }
     let hidden = encoder(embeddings(Tensor(shape: [n, t], storage: ids)))
     if let pooler { _ = pooler(hidden) }
