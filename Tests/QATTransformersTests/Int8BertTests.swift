@@ -25,8 +25,8 @@ struct Int8BertTests {
 
   /// A random tiny BERT (weights N(0, 0.3), so every layer matters) quantized with `config`,
   /// max-calibrated on two padded batches; returns the last hidden state.
-  static func quantized(_ config: QuantizeConfig, seed: UInt64) throws -> BertModel {
-    let m = BertModel(config: Self.config, initialization: .random(seed: seed))
+  static func quantized(_ config: QuantizeConfig, seed: UInt64, bert: BertConfig = Self.config) throws -> BertModel {
+    let m = BertModel(config: bert, initialization: .random(seed: seed))
     var rng = RandomGenerator(seed: seed &+ 5)
     for (name, p) in m.namedParameters() where name.hasSuffix(".weight") && !name.contains("LayerNorm") {
       try p.assign(Tensor.randn(p.shape, std: 0.3, using: &rng))
@@ -75,6 +75,22 @@ struct Int8BertTests {
     #expect(zip(alone, padded.prefix(alone.count)).allSatisfy { Swift.abs($0 - $1) < 1e-5 })
   }
 
+  @Test("q/k/v as one GEMM and fused attention (widths multiples of 32): equal to the fake-quantized model, padding masked")
+  func stackedProjectionsMatchFakeQuantized() throws {
+    // Hidden 64 (2 heads of 32), FFN 40: `query | key | value` stack into one GEMM.
+    let bert = try BertConfig(
+      vocabSize: 40, hiddenSize: 64, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 40, maxPositionEmbeddings: 16)
+    let m = try Self.quantized(BertQuantization.config(.int8NoLayerNorm), seed: 6, bert: bert)
+    let int8 = try Int8BertModel(m)
+    #expect(int8.stacksProjections && int8.fusesAttention)
+    for probe in [Self.batch(count: 5, seed: 97), Self.batch(count: 1, maxLength: 13, seed: 96)] {
+      let reference = Tensor.withoutGrad { m(probe.packed) }
+      let got = try int8(probe)
+      let diff = Self.maxDifference(got, reference, mask: probe)
+      #expect(diff < 1e-4, "max |Δ| \(diff)")
+    }
+  }
+
   @Test("a batch larger than one pass runs as several passes and gives each pass's values, bit for bit")
   func largeBatchesRunInPasses() throws {
     let m = try Self.quantized(BertQuantization.config(.int8NoLayerNorm), seed: 3)
@@ -121,6 +137,7 @@ struct Int8BertTests {
     let got = try Int8BertModel(m)(probe)
     let diff = zip(got.scalars, reference.scalars).map { Swift.abs($0 - $1) }.max() ?? .infinity
     #expect(diff < 1e-4, "max |Δ| \(diff)")
+    #expect(try !Int8BertModel(m).fusesAttention)  // the bmm quantizers apply: the unfused path
     // The float fake quantizers are applied, read from the model at each call: switching the
     // LayerNorm and attention-matmul ones off changes the result, and it still matches the model.
     var switched = 0
@@ -129,6 +146,7 @@ struct Int8BertTests {
       switched += 1
     }
     #expect(switched == 5 + 8)
+    #expect(try Int8BertModel(m).fusesAttention)  // disabled, no pre-quantization scale: fused
     let off = try Int8BertModel(m)(probe)
     #expect(zip(got.scalars, off.scalars).map { Swift.abs($0 - $1) }.max()! > 1e-3)
     let offReference = Tensor.withoutGrad { m(probe.packed) }

@@ -108,6 +108,45 @@ public final class Int8Linear: Sendable {
     self.bias = bias
   }
 
+  /// Creates the layer from its parts (``stacked(_:)``).
+  private init(
+    inFeatures: Int, outFeatures: Int, inputMultiplier: Float, inputMinCode: Int, depth: Int, packed: [Int8],
+    correction: [Int32], dequant: [Float], bias: [Float]?
+  ) {
+    self.inFeatures = inFeatures
+    self.outFeatures = outFeatures
+    self.inputMultiplier = inputMultiplier
+    self.inputMinCode = inputMinCode
+    self.depth = depth
+    self.packed = packed
+    self.correction = correction
+    self.dequant = dequant
+    self.bias = bias
+  }
+
+  /// One layer computing `layers`' outputs side by side (`[..., Σ outFeatures]`, in order) from
+  /// one input, so one GEMM replaces several (a BERT layer's `query`, `key`, `value`): the same
+  /// codes, sums and epilogue per output column, so each column block is bit for bit that
+  /// layer's output.
+  ///
+  /// - Returns: `nil` when the layers cannot share one GEMM: no layers, different input
+  ///   features or input quantization (multiplier, smallest code), or an output width that is
+  ///   not a multiple of the 32-column weight panel before the last layer.
+  package static func stacked(_ layers: [Int8Linear]) -> Int8Linear? {
+    guard let first = layers.first else { return nil }
+    for (i, l) in layers.enumerated() {
+      guard l.inFeatures == first.inFeatures, l.inputMultiplier == first.inputMultiplier,
+            l.inputMinCode == first.inputMinCode, i == layers.count - 1 || l.outFeatures % 32 == 0
+      else { return nil }
+    }
+    let anyBias = layers.contains { $0.bias != nil }
+    return Int8Linear(
+      inFeatures: first.inFeatures, outFeatures: layers.reduce(0) { $0 + $1.outFeatures },
+      inputMultiplier: first.inputMultiplier, inputMinCode: first.inputMinCode, depth: first.depth,
+      packed: layers.flatMap(\.packed), correction: layers.flatMap(\.correction), dequant: layers.flatMap(\.dequant),
+      bias: anyBias ? layers.flatMap { $0.bias ?? [Float](repeating: 0, count: $0.outFeatures) } : nil)
+  }
+
   /// Creates the integer form of a quantized `Linear`.
   ///
   /// - Parameters:

@@ -13,20 +13,23 @@ package enum GELUKernels {
   /// `y[i] = gelu(x[i])` for `n` values.
   package static func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
     let sx = SendableConstPointer(x), sy = SendablePointer(y)
-    Parallel.forRanges(n, grain: 1 << 14) { r in
-      var i = r.lowerBound
-      let end = r.upperBound
-      while i &+ 16 <= end {
-        let v = loadVector(sx.base + i)
-        let o = 0.5 * v * (1 + VectorMath.erf(v * invSqrt2))
-        UnsafeMutableRawPointer(sy.base + i).storeBytes(of: o, as: SIMD16<Float>.self)
-        i &+= 16
-      }
-      while i < end {
-        let v = sx.base[i]
-        sy.base[i] = 0.5 * v * (1 + VectorMath.erf(v * invSqrt2))
-        i &+= 1
-      }
+    Parallel.forRanges(n, grain: 1 << 14) { r in forwardRange(r, sx.base, sy.base) }
+  }
+
+  /// ``forward(_:_:_:)`` of the values in `range` on the calling thread.
+  package static func forwardRange(_ range: Range<Int>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    var i = range.lowerBound
+    let end = range.upperBound
+    while i &+ 16 <= end {
+      let v = loadVector(x + i)
+      let o = 0.5 * v * (1 + VectorMath.erf(v * invSqrt2))
+      UnsafeMutableRawPointer(y + i).storeBytes(of: o, as: SIMD16<Float>.self)
+      i &+= 16
+    }
+    while i < end {
+      let v = x[i]
+      y[i] = 0.5 * v * (1 + VectorMath.erf(v * invSqrt2))
+      i &+= 1
     }
   }
 

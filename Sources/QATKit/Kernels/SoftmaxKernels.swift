@@ -16,59 +16,68 @@ package enum SoftmaxKernels {
   ) {
     let ss = SendableConstPointer(s), sp = SendablePointer(p), sm = mask.map(SendableConstPointer.init)
     Parallel.forRanges(rows, grain: Swift.max(1, 4096 / Swift.max(n, 1))) { range in
-      let vscale = SIMD16<Float>(repeating: scale)
-      let ninf = SIMD16<Float>(repeating: -.infinity)
-      for r in range {
-        let sr = ss.base + r &* n, pr = sp.base + r &* n
-        let mr = sm.map { $0.base + (r / rowsPerMask) &* n }
-        // Pass 1: scaled (masked) scores into p, and their maximum.
-        var vmax = ninf
-        var j = 0
-        while j &+ 16 <= n {
-          var v = loadVector(sr + j) * vscale
-          if let mr { v = v.replacing(with: ninf, where: loadVector(mr + j) .== 0) }
-          vmax = vmax.replacing(with: v, where: v .> vmax)
-          UnsafeMutableRawPointer(pr + j).storeBytes(of: v, as: SIMD16<Float>.self)
-          j &+= 16
-        }
-        var m = vmax.max()
-        while j < n {
-          let v = (mr.map { $0[j] == 0 } ?? false) ? -Float.infinity : sr[j] * scale
-          pr[j] = v
-          if v > m { m = v }
-          j &+= 1
-        }
-        if m == -.infinity {
-          pr.update(repeating: 0, count: n)
-          continue
-        }
-        // Pass 2: exponentials and their sum (masked lanes: e^-inf = 0).
-        let vm = SIMD16<Float>(repeating: m)
-        var acc = SIMD16<Float>()
-        j = 0
-        while j &+ 16 <= n {
-          let e = VectorMath.exp(loadVector(pr + j) - vm)
-          acc += e
-          UnsafeMutableRawPointer(pr + j).storeBytes(of: e, as: SIMD16<Float>.self)
-          j &+= 16
-        }
-        var sum = acc.sum()
-        while j < n {
-          let e = VectorMath.exp(pr[j] - m)
-          pr[j] = e
-          sum += e
-          j &+= 1
-        }
-        // Pass 3: normalize.
-        let inv = 1 / sum
-        let vinv = SIMD16<Float>(repeating: inv)
-        j = 0
-        while j &+ 16 <= n {
-          UnsafeMutableRawPointer(pr + j).storeBytes(of: loadVector(pr + j) * vinv, as: SIMD16<Float>.self)
-          j &+= 16
-        }
-        while j < n { pr[j] *= inv; j &+= 1 }
+      forwardRows(range, ss.base, sp.base, n: n, scale: scale, mask: sm?.base, rowsPerMask: rowsPerMask)
+    }
+  }
+
+  /// ``forward(_:_:rows:n:scale:mask:rowsPerMask:)`` of the rows in `range` on the calling
+  /// thread (`s` and `p` may be the same buffer: each row is read before it is written).
+  package static func forwardRows(
+    _ range: Range<Int>, _ s: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>, n: Int, scale: Float,
+    mask: UnsafePointer<Float>?, rowsPerMask: Int
+  ) {
+    let vscale = SIMD16<Float>(repeating: scale)
+    let ninf = SIMD16<Float>(repeating: -.infinity)
+    for r in range {
+      let sr = s + r &* n, pr = p + r &* n
+      let mr = mask.map { $0 + (r / rowsPerMask) &* n }
+      // Pass 1: scaled (masked) scores into p, and their maximum.
+      var vmax = ninf
+      var j = 0
+      while j &+ 16 <= n {
+        var v = loadVector(sr + j) * vscale
+        if let mr { v = v.replacing(with: ninf, where: loadVector(mr + j) .== 0) }
+        vmax = vmax.replacing(with: v, where: v .> vmax)
+        UnsafeMutableRawPointer(pr + j).storeBytes(of: v, as: SIMD16<Float>.self)
+        j &+= 16
       }
+      var m = vmax.max()
+      while j < n {
+        let v = (mr.map { $0[j] == 0 } ?? false) ? -Float.infinity : sr[j] * scale
+        pr[j] = v
+        if v > m { m = v }
+        j &+= 1
+      }
+      if m == -.infinity {
+        pr.update(repeating: 0, count: n)
+        continue
+      }
+      // Pass 2: exponentials and their sum (masked lanes: e^-inf = 0).
+      let vm = SIMD16<Float>(repeating: m)
+      var acc = SIMD16<Float>()
+      j = 0
+      while j &+ 16 <= n {
+        let e = VectorMath.exp(loadVector(pr + j) - vm)
+        acc += e
+        UnsafeMutableRawPointer(pr + j).storeBytes(of: e, as: SIMD16<Float>.self)
+        j &+= 16
+      }
+      var sum = acc.sum()
+      while j < n {
+        let e = VectorMath.exp(pr[j] - m)
+        pr[j] = e
+        sum += e
+        j &+= 1
+      }
+      // Pass 3: normalize.
+      let inv = 1 / sum
+      let vinv = SIMD16<Float>(repeating: inv)
+      j = 0
+      while j &+ 16 <= n {
+        UnsafeMutableRawPointer(pr + j).storeBytes(of: loadVector(pr + j) * vinv, as: SIMD16<Float>.self)
+        j &+= 16
+      }
+      while j < n { pr[j] *= inv; j &+= 1 }
     }
   }
 

@@ -6,13 +6,16 @@ import QATKit
 /// `output.dense`) is an ``QATKit/Int8Linear``: u8 × s8 → s32 GEMMs (AVX-512 VNNI, AVX2 or
 /// portable C) with the dequantization and bias in the epilogue. `query`, `key` and `value`
 /// share one quantization of their input when their input ranges are equal (as max calibration
-/// on the same tensor makes them). GELU runs on `intermediate.dense`'s float output with the
-/// model's vectorized kernel (the integer epilogue's GELU calls a scalar `erff` per value, which
-/// costs more than the GEMM at MiniLM's width), then `output.dense` quantizes it. Embeddings,
-/// attention products, softmax and LayerNorm run in float as in the fake-quantized model, with
-/// the same kernels; quantizers enabled there (LayerNorm inputs
-/// and outputs, the attention-matmul `*_bmm_quantizer`s) are applied as fake quantization, so
-/// the outputs still match.
+/// on the same tensor makes them), and then run as one GEMM (``QATKit/Int8Linear/stacked(_:)``,
+/// when their widths are multiples of 32). GELU runs on `intermediate.dense`'s float output with
+/// the model's vectorized kernel (the integer epilogue's GELU calls a scalar `erff` per value,
+/// which costs more than the GEMM at MiniLM's width), fused with the quantization of
+/// `output.dense`'s input. Embeddings, attention products, softmax and LayerNorm run in float as
+/// in the fake-quantized model, with the same kernels; attention runs fused per (sentence, head)
+/// (``QATKit/AttentionKernels``: no `[B, H, T, T]` score tensor, the same values) unless an
+/// attention-matmul `*_bmm_quantizer` is enabled or scales its input. Quantizers enabled in the
+/// float parts (LayerNorm inputs and outputs, the `*_bmm_quantizer`s) are applied as fake
+/// quantization, so the outputs still match.
 ///
 /// Requirements: each of those Linears as ``QATKit/Int8Linear`` needs (INT8 weights per channel
 /// or per tensor, a calibrated static INT8 per-tensor input quantizer, no output quantizer) —
@@ -38,6 +41,9 @@ public final class Int8BertModel {
     let attentionOutput: Int8Linear, intermediate: Int8Linear, output: Int8Linear
     /// Whether `query`, `key` and `value` quantize their input identically (one set of codes).
     let sharedQKVInput: Bool
+    /// `query`, `key` and `value` as one GEMM (``QATKit/Int8Linear/stacked(_:)``), when they
+    /// share their input quantization.
+    let qkv: Int8Linear?
   }
 
   /// The float model (embeddings, LayerNorms, fake quantizers, configuration).
@@ -67,7 +73,7 @@ public final class Int8BertModel {
         attentionOutput: try Int8Linear(l.attention.output.dense, path: "\(p).attention.output.dense"),
         intermediate: try Int8Linear(l.intermediate.dense, path: "\(p).intermediate.dense"),
         output: try Int8Linear(l.output.dense, path: "\(p).output.dense"),
-        sharedQKVInput: shared))
+        sharedQKVInput: shared, qkv: shared ? Int8Linear.stacked([q, k, v]) : nil))
     }
     self.model = model
     self.instructionSet = instructionSet
@@ -135,33 +141,90 @@ public final class Int8BertModel {
   /// One encoder layer on `x [B, T, D]`.
   func run(_ layer: Layer, _ float: BertLayer, _ x: Tensor, keyMask: Tensor?) -> Tensor {
     let sa = float.attention.selfAttention
-    let rows = x.count / x.shape[2]
     let shape = x.shape
-    let q: Tensor, k: Tensor, v: Tensor
-    if layer.sharedQKVInput {
-      let codes = layer.query.quantizeInput(x.storage, rows: rows, isa: instructionSet)
-      q = floats(layer.query, codes, rows: rows, shape: shape)
-      k = floats(layer.key, codes, rows: rows, shape: shape)
-      v = floats(layer.value, codes, rows: rows, shape: shape)
+    let (n, t, d) = (shape[0], shape[1], shape[2])
+    let rows = n * t
+    let scale = 1 / Float(d / sa.heads).squareRoot()
+    let context: Tensor
+    if Self.passesThrough(sa) {
+      // Fused attention (no score tensor) on the projections, `query | key | value` side by side
+      // from one GEMM when they share their input codes.
+      let projections: [Float], ld: Int, offsets: (Int, Int, Int)
+      if let qkv = layer.qkv {
+        let codes = qkv.quantizeInput(x.storage, rows: rows, isa: instructionSet)
+        projections = floats(qkv, codes, rows: rows, shape: shape).storage
+        (ld, offsets) = (qkv.outFeatures, (0, layer.query.outFeatures, layer.query.outFeatures + layer.key.outFeatures))
+      } else {
+        let (q, k, v) = self.projections(layer, x)
+        projections = q.storage + k.storage + v.storage
+        (ld, offsets) = (d, (0, rows * d, 2 * rows * d))
+      }
+      let mask = keyMask?.storage ?? []
+      context = Tensor(shape: shape, storage: [Float](unsafeUninitializedCapacity: rows * d) { o, count in
+        projections.withUnsafeBufferPointer { p in
+          mask.withUnsafeBufferPointer { m in
+            let base = p.baseAddress!
+            AttentionKernels.forward(
+              query: base + offsets.0, ldq: ld, key: base + offsets.1, ldk: ld, value: base + offsets.2, ldv: ld,
+              out: o.baseAddress!, ldo: d, batch: n, queries: t, keys: t, heads: sa.heads, headDimension: d / sa.heads,
+              scale: scale, keyMask: keyMask == nil ? nil : m.baseAddress)
+          }
+        }
+        count = rows * d
+      })
     } else {
-      q = floats(layer.query, layer.query.quantizeInput(x.storage, rows: rows, isa: instructionSet), rows: rows, shape: shape)
-      k = floats(layer.key, layer.key.quantizeInput(x.storage, rows: rows, isa: instructionSet), rows: rows, shape: shape)
-      v = floats(layer.value, layer.value.quantizeInput(x.storage, rows: rows, isa: instructionSet), rows: rows, shape: shape)
+      // Attention-matmul quantizers (or their pre-quantization scales) apply: the model's
+      // unfused float path with them as fake quantization.
+      let (q, k, v) = projections(layer, x)
+      let scores = Tensor.attentionScores(
+        query: sa.quantize(q, slot: "q_bmm_quantizer"), key: sa.quantize(k, slot: "k_bmm_quantizer"), heads: sa.heads)
+      let p = sa.quantize(scores.maskedSoftmax(scale: scale, keyMask: keyMask), slot: "p_bmm_quantizer")
+      context = Tensor.attentionContext(probabilities: p, value: sa.quantize(v, slot: "v_bmm_quantizer"), heads: sa.heads)
     }
-    let scale = 1 / Float(shape[2] / sa.heads).squareRoot()
-    let scores = Tensor.attentionScores(
-      query: sa.quantize(q, slot: "q_bmm_quantizer"), key: sa.quantize(k, slot: "k_bmm_quantizer"), heads: sa.heads)
-    let p = sa.quantize(scores.maskedSoftmax(scale: scale, keyMask: keyMask), slot: "p_bmm_quantizer")
-    let context = Tensor.attentionContext(probabilities: p, value: sa.quantize(v, slot: "v_bmm_quantizer"), heads: sa.heads)
     let ao = layer.attentionOutput
     let projected = floats(ao, ao.quantizeInput(context.storage, rows: rows, isa: instructionSet), rows: rows, shape: shape)
     let a = float.attention.output.layerNorm(projected + x)
-    // GELU on floats with the model's vectorized kernel (see the type's comment).
+    // GELU on floats with the model's vectorized kernel (see the type's comment), fused with the
+    // quantization of `output.dense`'s input.
     let inner = layer.intermediate, outer = layer.output
-    let activation = floats(inner, inner.quantizeInput(a.storage, rows: rows, isa: instructionSet), rows: rows, shape: shape).gelu()
-    let outerCodes = outer.quantizeInput(activation.storage, rows: rows, isa: instructionSet)
+    let pre = floats(inner, inner.quantizeInput(a.storage, rows: rows, isa: instructionSet), rows: rows, shape: shape)
+    let outerCodes = [UInt8](unsafeUninitializedCapacity: Swift.max(1, rows * outer.depth)) { c, count in
+      pre.storage.withUnsafeBufferPointer { p in
+        outer.quantizeGELUInput(p.baseAddress!, rows: rows, isa: instructionSet, into: c.baseAddress!)
+      }
+      count = Swift.max(1, rows * outer.depth)
+    }
     let ffn = floats(outer, outerCodes, rows: rows, shape: shape)
     return float.output.layerNorm(ffn + a)
+  }
+
+  /// `query`, `key` and `value` of `x [B, T, D]` as three GEMMs (on one set of input codes when
+  /// they share their input quantization).
+  func projections(_ layer: Layer, _ x: Tensor) -> (Tensor, Tensor, Tensor) {
+    let rows = x.count / x.shape[2]
+    let shared = layer.sharedQKVInput ? layer.query.quantizeInput(x.storage, rows: rows, isa: instructionSet) : nil
+    func project(_ l: Int8Linear) -> Tensor {
+      floats(l, shared ?? l.quantizeInput(x.storage, rows: rows, isa: instructionSet), rows: rows, shape: x.shape)
+    }
+    return (project(layer.query), project(layer.key), project(layer.value))
+  }
+
+  /// Whether every layer runs `query`, `key` and `value` as one GEMM.
+  package var stacksProjections: Bool { layers.allSatisfy { $0.qkv != nil } }
+
+  /// Whether every layer's attention runs fused (read from the model's quantizers now).
+  package var fusesAttention: Bool { model.encoder.layers.allSatisfy { Self.passesThrough($0.attention.selfAttention) } }
+
+  /// The attention-matmul quantizer slots of ``BertSelfAttention``.
+  static let bmmSlots = ["q_bmm_quantizer", "k_bmm_quantizer", "v_bmm_quantizer", "p_bmm_quantizer"]
+
+  /// Whether every attention-matmul quantizer of `sa` leaves its input unchanged (absent, or
+  /// disabled without a pre-quantization scale), so attention can run fused.
+  static func passesThrough(_ sa: BertSelfAttention) -> Bool {
+    bmmSlots.allSatisfy { slot in
+      guard let q = sa.quantizer(slot: slot) else { return true }
+      return !q.isEnabled && (q as? TensorQuantizer)?.preQuantScale == nil
+    }
   }
 
   /// `layer` on input codes → floats `[..shape.dropLast(), outFeatures]`.
