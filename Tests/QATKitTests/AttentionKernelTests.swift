@@ -5,8 +5,8 @@ import QATTestSupport
 @testable import QATKit
 
 /// The fused inference attention (``AttentionKernels``) against its plain `Double` reference and,
-/// bit for bit, against the unfused tensor operations it replaces (scores, masked softmax,
-/// context), on odd shapes: token counts that are not multiples of the 4 × 32 tile, one batch
+/// against the unfused tensor operations it replaces (scores, masked softmax, context: bit for bit
+/// without a mask, within a few ulp with padding, whose keys it skips), on odd shapes: token counts that are not multiples of the 4 × 32 tile, one batch
 /// element, padding masks (one element with every key masked), and `query | key | value` side by
 /// side in one buffer.
 @Suite("Fused attention")
@@ -24,7 +24,7 @@ struct AttentionKernelTests {
     Shape(batch: 2, tokens: 33, heads: 2, headDimension: 32, masked: false, interleaved: true),
   ]
 
-  @Test("fused attention equals the Double reference and the unfused operations bit for bit", arguments: shapes)
+  @Test("fused attention equals the Double reference and the unfused operations (bit for bit without a mask)", arguments: shapes)
   func matchesReferenceAndUnfused(_ s: Shape) {
     let d = s.heads * s.headDimension, rows = s.batch * s.tokens
     var rng = RandomGenerator(seed: UInt64(rows * 31 + d))
@@ -37,8 +37,9 @@ struct AttentionKernelTests {
     if s.masked {
       for b in 0..<s.batch {
         // Element 0 keeps every key but its last, element 1 none, the others a random prefix.
+        // Beyond element 1, key 1 is masked too (a masked key before the last kept one).
         let keep = b == 0 ? s.tokens - 1 : b == 1 ? 0 : 1 + rng.nextInt(below: s.tokens)
-        mask += (0..<s.tokens).map { $0 < keep ? 1 : 0 }
+        mask += (0..<s.tokens).map { $0 < keep && !(b > 1 && $0 == 1 && keep > 2) ? 1 : 0 }
       }
     }
     let scale = 1 / Float(s.headDimension).squareRoot()
@@ -78,6 +79,12 @@ struct AttentionKernelTests {
     let p = Tensor.attentionScores(query: block(0), key: block(1), heads: s.heads)
       .maskedSoftmax(scale: scale, keyMask: s.masked ? Tensor(shape: [s.batch, s.tokens], storage: mask) : nil)
     let unfused = Tensor.attentionContext(probabilities: p, value: block(2), heads: s.heads)
-    #expect(fused == unfused.scalars, "\(s): fused and unfused attention differ")
+    if s.masked {
+      // Padded keys are skipped: the softmax sums fewer lanes, so a few ulp apart.
+      let apart = zip(fused, unfused.scalars).map { Swift.abs($0 - $1) / (1 + Swift.abs($1)) }.max() ?? .infinity
+      #expect(apart < 1e-6, "\(s): fused and unfused attention differ by \(apart)")
+    } else {
+      #expect(fused == unfused.scalars, "\(s): fused and unfused attention differ")
+    }
   }
 }

@@ -12,8 +12,10 @@
 ///
 /// The arithmetic is that of ``Tensor/attentionScores(query:key:heads:)``,
 /// ``Tensor/maskedSoftmax(scale:keyMask:)`` and ``Tensor/attentionContext(probabilities:value:heads:)``
-/// (the same ``GEMM`` strided products and softmax rows on the same values), so the result is
-/// bit for bit theirs; ``reference(query:ldq:key:ldk:value:ldv:out:ldo:batch:queries:keys:heads:headDimension:scale:keyMask:)``
+/// (the same ``GEMM`` strided products and softmax rows on the same values), so without a mask
+/// the result is bit for bit theirs. With a mask, the keys after a batch element's last kept key
+/// (padding) are skipped — their probabilities are exactly 0 — which changes only the order of
+/// the softmax's sum (a few ulp); ``reference(query:ldq:key:ldk:value:ldv:out:ldo:batch:queries:keys:heads:headDimension:scale:keyMask:)``
 /// is the plain loop the tests also compare against. No gradient (inference only).
 package enum AttentionKernels {
   /// Floats of scratch one task of ``forward(query:ldq:key:ldk:value:ldv:out:ldo:batch:queries:keys:heads:headDimension:scale:keyMask:)`` uses.
@@ -41,11 +43,19 @@ package enum AttentionKernels {
           let (b, h) = (t / heads, t % heads)
           let qh = sq.base + (b &* tq &* ldq &+ h &* dh), kh = sk.base + (b &* tk &* ldk &+ h &* dh)
           let vh = sv.base + (b &* tk &* ldv &+ h &* dh), oh = so.base + (b &* tq &* ldo &+ h &* dh)
+          // Trailing masked keys (padding) are skipped: their probabilities are exactly 0.
+          let mask = sm.map { $0.base + b &* tk }
+          var keys = tk
+          if let mask { while keys > 0 && mask[keys &- 1] == 0 { keys &-= 1 } }
+          if keys == 0 {
+            for i in 0..<tq { (oh + i &* ldo).update(repeating: 0, count: dh) }
+            continue
+          }
           GEMM.stridedMultiply(qh, lda: ldq, transposeA: false, kh, ldb: ldk, transposeB: true,
-                               s, ldc: tk, m: tq, n: tk, k: dh, scratch: packing)
-          SoftmaxKernels.forwardRows(0..<tq, s, s, n: tk, scale: scale, mask: sm.map { $0.base + b &* tk }, rowsPerMask: tq)
-          GEMM.stridedMultiply(s, lda: tk, transposeA: false, vh, ldb: ldv, transposeB: false,
-                               oh, ldc: ldo, m: tq, n: dh, k: tk, scratch: packing)
+                               s, ldc: keys, m: tq, n: keys, k: dh, scratch: packing)
+          SoftmaxKernels.forwardRows(0..<tq, s, s, n: keys, scale: scale, mask: mask, rowsPerMask: tq)
+          GEMM.stridedMultiply(s, lda: keys, transposeA: false, vh, ldb: ldv, transposeB: false,
+                               oh, ldc: ldo, m: tq, n: dh, k: keys, scratch: packing)
         }
       }
     }

@@ -12,7 +12,8 @@ import QATKit
 /// which costs more than the GEMM at MiniLM's width), fused with the quantization of
 /// `output.dense`'s input. Embeddings, attention products, softmax and LayerNorm run in float as
 /// in the fake-quantized model, with the same kernels; attention runs fused per (sentence, head)
-/// (``QATKit/AttentionKernels``: no `[B, H, T, T]` score tensor, the same values) unless an
+/// (``QATKit/AttentionKernels``: no `[B, H, T, T]` score tensor, padded keys skipped; the same
+/// values without padding, a few ulp apart with it) unless an
 /// attention-matmul `*_bmm_quantizer` is enabled or scales its input. Quantizers enabled in the
 /// float parts (LayerNorm inputs and outputs, the `*_bmm_quantizer`s) are applied as fake
 /// quantization, so the outputs still match.
