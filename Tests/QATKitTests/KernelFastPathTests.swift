@@ -207,3 +207,48 @@ struct KernelFastPathTests {
     #expect(at((0.25 as Float).nextUp) == 0.5 && at((5 as Float).nextUp) == 6 && at(-(3.5 as Float).nextDown) == -3)
   }
 }
+
+/// The block kernels over several groups and worker chunks whose block count is not a multiple
+/// of 16 (a partial last group, a partial last prefetch step), with normal and streaming stores,
+/// at block sizes with an unrolled element loop (16, 32) and a generic one (48): bit-identical to
+/// the reference kernels, NaN / infinite / zero / subnormal blocks and E2M1 ties included.
+@Suite struct BlockKernelTests {
+  static func input(blocks: Int, size: Int) -> [Float] {
+    var x = KernelFastPathTests.awkwardValues(rows: blocks, cols: size, seed: UInt64(size))
+    // Ties of the E2M1 grid at scale 1 in one block (its maximum 6 keeps the block scale 1 when
+    // the global amax is 2688), all-zero and subnormal blocks in the last, partial group.
+    let ties: [Float] = [6, 0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5, -0.25, -0.75, -1.25, -1.75, -2.5, -3.5, -5, 0]
+    for i in 0..<size { x[5 * size + i] = ties[i % ties.count] }
+    for i in 0..<size { x[(blocks - 2) * size + i] = 0 }
+    for i in 0..<size { x[(blocks - 1) * size + i] = Float(i) * 0x1p-146 }
+    return x
+  }
+
+  @Test(arguments: [16, 32, 48])
+  func partialGroupsStreamedAndNot(size: Int) throws {
+    // 4100 blocks of 16: two worker chunks (4096 + 4), the last one a partial group.
+    let blocks = size == 16 ? 4100 : 531
+    let x = Self.input(blocks: blocks, size: size)
+    let nvRef = try ReferenceKernels.nvfp4(x, shape: [blocks, size], globalAmax: 2688, blockSize: size)
+    let mxRef = try ReferenceKernels.mx(x.map { $0.isInfinite ? 1e30 : $0 }, shape: [blocks, size], format: .mxfp4, blockSize: size)
+    for threshold in [Int.max, 0] {
+      var out = [Float](repeating: .nan, count: x.count)
+      try x.withUnsafeBufferPointer { xb in
+        try out.withUnsafeMutableBufferPointer { ob in
+          _ = try NVFP4.fakeQuant(
+            xb, shape: [blocks, size], globalAmax: 2688, blockSize: size, into: ob, blockScales: nil,
+            streamingThreshold: threshold)
+        }
+      }
+      #expect(KernelFastPathTests.mismatches(out, nvRef.out).isEmpty, "NVFP4 block \(size) threshold \(threshold)")
+      let xm = x.map { $0.isInfinite ? 1e30 : $0 }
+      try xm.withUnsafeBufferPointer { xb in
+        try out.withUnsafeMutableBufferPointer { ob in
+          try MXFormat.mxfp4.fakeQuant(
+            xb, shape: [blocks, size], blockSize: size, into: ob, scaleCodes: nil, streamingThreshold: threshold)
+        }
+      }
+      #expect(KernelFastPathTests.mismatches(out, mxRef.out).isEmpty, "MXFP4 block \(size) threshold \(threshold)")
+    }
+  }
+}
