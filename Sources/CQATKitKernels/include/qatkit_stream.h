@@ -26,10 +26,6 @@ static inline __attribute__((always_inline)) void qk_stream_fence(void) {
   __builtin_ia32_sfence();
 #else
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
-/// Asks the CPU to start loading the cache line at `p` into L2 (for reading),
-/// so a later pass over it does not wait for memory.
-static inline __attribute__((always_inline)) void qk_prefetch(const void *p) { __builtin_prefetch(p, 0, 2); }
-
 #endif
 }
 
