@@ -80,6 +80,7 @@ for n in [1024, 256] {
   }
 }
 items += FakeQuantBench.items(scale: scale)
+items += FakeQuantCachedBench.items(scale: scale)
 items += GroupLayoutBench.items(scale: scale)
 for b in [64, 1024] {
   items.append(Item(key: "mlp_train_step_fp32_b\(b)") {
