@@ -6,8 +6,9 @@ import QATTestSupport
 
 /// The fused forms ``Int8BertModel`` uses: ``Int8Linear/stacked(_:)`` (one GEMM for several layers
 /// on the same input codes) against the layers run one by one, and
-/// ``Int8Linear/quantizeGELUInput(_:rows:isa:into:)`` against GELU then quantization, bit for bit on
-/// every instruction set.
+/// ``Int8Linear/quantizeGELUInput(_:rows:isa:into:)`` against GELU then quantization, and
+/// ``Int8Linear/quantizeLayerNormInput(_:plus:gamma:beta:eps:rows:isa:normalized:codes:)`` against
+/// the residual add, LayerNorm and quantization, bit for bit on every instruction set.
 @Suite("Integer inference: fused layers")
 struct Int8FusedLayerTests {
   /// Runs `layer` on `rows` rows of input codes (+128, ``Int8Linear/depth`` bytes a row) to floats.
@@ -69,6 +70,40 @@ struct Int8FusedLayerTests {
       narrowInput: false, bias: nil)
     #expect(Int8Linear.stacked([a, c]) == nil)
     #expect(Int8Linear.stacked([]) == nil)
+  }
+
+  @Test("residual add + LayerNorm fused with input quantization equals (a + b).layerNorm() then quantizeInput bit for bit")
+  func layerNormInputEqualsSeparate() {
+    for isa in Int8InferenceTests.instructionSets {
+      for (rows, d) in [(1, 1), (3, 30), (17, 37), (40, 384), (5, 64)] {
+        let layer = Self.layers(n: 8, last: 8, k: d, count: 1, seed: UInt64(d))[0]
+        var rng = RandomGenerator(seed: UInt64(rows + 3))
+        let a = (0..<(rows * d)).map { _ in rng.nextNormal() * 3 }, b = (0..<(rows * d)).map { _ in rng.nextNormal() }
+        let gamma = (0..<d).map { _ in 0.5 + rng.nextUniform() }, beta = (0..<d).map { _ in rng.nextNormal() * 0.1 }
+        let expectedValues = (Tensor(shape: [rows, d], storage: a) + Tensor(shape: [rows, d], storage: b))
+          .layerNorm(gamma: Tensor(shape: [d], storage: gamma), beta: Tensor(shape: [d], storage: beta), eps: 1e-12)
+        let expected = layer.quantizeInput(expectedValues.storage, rows: rows, isa: isa)
+        var got = [UInt8](repeating: 0, count: rows * layer.depth)
+        var values = [Float](repeating: .nan, count: rows * d)
+        a.withUnsafeBufferPointer { pa in
+          b.withUnsafeBufferPointer { pb in
+            gamma.withUnsafeBufferPointer { g in
+              beta.withUnsafeBufferPointer { be in
+                values.withUnsafeMutableBufferPointer { y in
+                  got.withUnsafeMutableBufferPointer { c in
+                    layer.quantizeLayerNormInput(
+                      pa.baseAddress!, plus: pb.baseAddress!, gamma: g.baseAddress, beta: be.baseAddress, eps: 1e-12, rows: rows,
+                      isa: isa, normalized: y.baseAddress!, codes: c.baseAddress!)
+                  }
+                }
+              }
+            }
+          }
+        }
+        #expect(values == expectedValues.scalars, "\(isa) rows \(rows) d \(d): LayerNorm values")
+        #expect(got == expected, "\(isa) rows \(rows) d \(d): codes")
+      }
+    }
   }
 
   @Test("GELU fused with input quantization equals gelu() then quantizeInput bit for bit")

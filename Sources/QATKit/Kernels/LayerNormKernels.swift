@@ -24,39 +24,47 @@ package enum LayerNormKernels {
     let sg = gamma.map(SendableConstPointer.init), sb = beta.map(SendableConstPointer.init)
     Parallel.forRanges(rows, grain: Swift.max(1, 8192 / Swift.max(d, 1))) { range in
       for r in range {
-        let xr = sx.base + r &* d, yr = sy.base + r &* d
-        let m = Kernels.sum(xr, d) / Float(d)
-        let vm = SIMD16<Float>(repeating: m)
-        var acc = SIMD16<Float>()
-        var j = 0
-        while j &+ 16 <= d {
-          let c = loadVector(xr + j) - vm
-          acc += c * c
-          j &+= 16
-        }
-        var v = acc.sum()
-        while j < d { let c = xr[j] - m; v += c * c; j &+= 1 }
-        let rs = 1 / (v / Float(d) + eps).squareRoot()
-        sm.base[r] = m
-        sr.base[r] = rs
-        let vr = SIMD16<Float>(repeating: rs)
-        j = 0
-        while j &+ 16 <= d {
-          var o = (loadVector(xr + j) - vm) * vr
-          if let g = sg { o *= loadVector(g.base + j) }
-          if let b = sb { o += loadVector(b.base + j) }
-          UnsafeMutableRawPointer(yr + j).storeBytes(of: o, as: SIMD16<Float>.self)
-          j &+= 16
-        }
-        while j < d {
-          var o = (xr[j] - m) * rs
-          if let g = sg { o *= g.base[j] }
-          if let b = sb { o += b.base[j] }
-          yr[j] = o
-          j &+= 1
-        }
+        (sm.base[r], sr.base[r]) = forwardRow(sx.base + r &* d, gamma: sg?.base, beta: sb?.base, sy.base + r &* d, d: d, eps: eps)
       }
     }
+  }
+
+  /// One row of ``forward(_:gamma:beta:_:mean:rstd:rows:d:eps:)`` on the calling thread; returns
+  /// its mean and `rstd`. `x` and `y` may be the same row (each value is read before it is written).
+  @inline(__always)
+  package static func forwardRow(
+    _ xr: UnsafePointer<Float>, gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, _ yr: UnsafeMutablePointer<Float>,
+    d: Int, eps: Float
+  ) -> (mean: Float, rstd: Float) {
+    let m = Kernels.sum(xr, d) / Float(d)
+    let vm = SIMD16<Float>(repeating: m)
+    var acc = SIMD16<Float>()
+    var j = 0
+    while j &+ 16 <= d {
+      let c = loadVector(xr + j) - vm
+      acc += c * c
+      j &+= 16
+    }
+    var v = acc.sum()
+    while j < d { let c = xr[j] - m; v += c * c; j &+= 1 }
+    let rs = 1 / (v / Float(d) + eps).squareRoot()
+    let vr = SIMD16<Float>(repeating: rs)
+    j = 0
+    while j &+ 16 <= d {
+      var o = (loadVector(xr + j) - vm) * vr
+      if let gamma { o *= loadVector(gamma + j) }
+      if let beta { o += loadVector(beta + j) }
+      UnsafeMutableRawPointer(yr + j).storeBytes(of: o, as: SIMD16<Float>.self)
+      j &+= 16
+    }
+    while j < d {
+      var o = (xr[j] - m) * rs
+      if let gamma { o *= gamma[j] }
+      if let beta { o += beta[j] }
+      yr[j] = o
+      j &+= 1
+    }
+    return (m, rs)
   }
 
   /// The backward pass: writes `dx` (`rows × d`) and, when given, `dgamma`/`dbeta` (`d`,

@@ -10,7 +10,9 @@ import QATKit
 /// when their widths are multiples of 32). GELU runs on `intermediate.dense`'s float output with
 /// the model's vectorized kernel (the integer epilogue's GELU calls a scalar `erff` per value,
 /// which costs more than the GEMM at MiniLM's width), fused with the quantization of
-/// `output.dense`'s input. Embeddings, attention products, softmax and LayerNorm run in float as
+/// `output.dense`'s input; the residual add and LayerNorm are likewise one pass with the next
+/// Linear's input quantization when the LayerNorm's quantizers are off (`int8_no_ln`).
+/// Embeddings, attention products, softmax and LayerNorm run in float as
 /// in the fake-quantized model, with the same kernels; attention runs fused per (sentence, head)
 /// (``QATKit/AttentionKernels``: no `[B, H, T, T]` score tensor, padded keys skipped; the same
 /// values without padding, a few ulp apart with it) unless an
@@ -45,6 +47,8 @@ public final class Int8BertModel {
     /// `query`, `key` and `value` as one GEMM (``QATKit/Int8Linear/stacked(_:)``), when they
     /// share their input quantization.
     let qkv: Int8Linear?
+    /// The layer whose input codes serve all of `query`, `key` and `value`, if one does.
+    var inputLayer: Int8Linear? { qkv ?? (sharedQKVInput ? query : nil) }
   }
 
   /// The float model (embeddings, LayerNorms, fake quantizers, configuration).
@@ -128,8 +132,9 @@ public final class Int8BertModel {
       let tokenType = e.tokenTypeEmbeddings(Tensor(shape: [1], storage: [0]))
       let position = e.positionEmbeddings(Tensor(shape: [t], storage: (0..<t).map(Float.init)))
       var hidden = e.layerNorm(words + tokenType + position)
-      for (layer, float) in zip(layers, model.encoder.layers) {
-        hidden = run(layer, float, hidden, keyMask: keyMask)
+      var codes: [UInt8]? = nil
+      for (i, (layer, float)) in zip(layers, model.encoder.layers).enumerated() {
+        (hidden, codes) = run(layer, float, hidden, codes: codes, next: i + 1 < layers.count ? layers[i + 1].inputLayer : nil, keyMask: keyMask)
       }
       switch model.output {
       case .lastHiddenState: return hidden
@@ -139,8 +144,12 @@ public final class Int8BertModel {
     }
   }
 
-  /// One encoder layer on `x [B, T, D]`.
-  func run(_ layer: Layer, _ float: BertLayer, _ x: Tensor, keyMask: Tensor?) -> Tensor {
+  /// One encoder layer on `x [B, T, D]` (and `codes`, `x`'s codes for `layer.inputLayer`, when the
+  /// previous layer made them) → its output and, when `next` is given and the output LayerNorm
+  /// can be fused, the output's codes for `next`.
+  func run(
+    _ layer: Layer, _ float: BertLayer, _ x: Tensor, codes: [UInt8]?, next: Int8Linear?, keyMask: Tensor?
+  ) -> (Tensor, [UInt8]?) {
     let sa = float.attention.selfAttention
     let shape = x.shape
     let (n, t, d) = (shape[0], shape[1], shape[2])
@@ -152,11 +161,11 @@ public final class Int8BertModel {
       // from one GEMM when they share their input codes.
       let projections: [Float], ld: Int, offsets: (Int, Int, Int)
       if let qkv = layer.qkv {
-        let codes = qkv.quantizeInput(x.storage, rows: rows, isa: instructionSet)
+        let codes = codes ?? qkv.quantizeInput(x.storage, rows: rows, isa: instructionSet)
         projections = floats(qkv, codes, rows: rows, shape: shape).storage
         (ld, offsets) = (qkv.outFeatures, (0, layer.query.outFeatures, layer.query.outFeatures + layer.key.outFeatures))
       } else {
-        let (q, k, v) = self.projections(layer, x)
+        let (q, k, v) = self.projections(layer, x, codes: codes)
         projections = q.storage + k.storage + v.storage
         (ld, offsets) = (d, (0, rows * d, 2 * rows * d))
       }
@@ -176,7 +185,7 @@ public final class Int8BertModel {
     } else {
       // Attention-matmul quantizers (or their pre-quantization scales) apply: the model's
       // unfused float path with them as fake quantization.
-      let (q, k, v) = projections(layer, x)
+      let (q, k, v) = projections(layer, x, codes: codes)
       let scores = Tensor.attentionScores(
         query: sa.quantize(q, slot: "q_bmm_quantizer"), key: sa.quantize(k, slot: "k_bmm_quantizer"), heads: sa.heads)
       let p = sa.quantize(scores.maskedSoftmax(scale: scale, keyMask: keyMask), slot: "p_bmm_quantizer")
@@ -184,11 +193,11 @@ public final class Int8BertModel {
     }
     let ao = layer.attentionOutput
     let projected = floats(ao, ao.quantizeInput(context.storage, rows: rows, isa: instructionSet), rows: rows, shape: shape)
-    let a = float.attention.output.layerNorm(projected + x)
+    let inner = layer.intermediate, outer = layer.output
+    let (a, innerCodes) = addNorm(float.attention.output.layerNorm, projected, x, next: inner)
     // GELU on floats with the model's vectorized kernel (see the type's comment), fused with the
     // quantization of `output.dense`'s input.
-    let inner = layer.intermediate, outer = layer.output
-    let pre = floats(inner, inner.quantizeInput(a.storage, rows: rows, isa: instructionSet), rows: rows, shape: shape)
+    let pre = floats(inner, innerCodes ?? inner.quantizeInput(a.storage, rows: rows, isa: instructionSet), rows: rows, shape: shape)
     let outerCodes = [UInt8](unsafeUninitializedCapacity: Swift.max(1, rows * outer.depth)) { c, count in
       pre.storage.withUnsafeBufferPointer { p in
         outer.quantizeGELUInput(p.baseAddress!, rows: rows, isa: instructionSet, into: c.baseAddress!)
@@ -196,14 +205,44 @@ public final class Int8BertModel {
       count = Swift.max(1, rows * outer.depth)
     }
     let ffn = floats(outer, outerCodes, rows: rows, shape: shape)
-    return float.output.layerNorm(ffn + a)
+    return addNorm(float.output.layerNorm, ffn, a, next: next)
+  }
+
+  /// `ln(a + b)` and, when `next` is given, `next`'s input codes of it: one fused pass
+  /// (``QATKit/Int8Linear/quantizeLayerNormInput(_:plus:gamma:beta:eps:rows:isa:normalized:codes:)``)
+  /// when `ln`'s quantizers leave its input and output unchanged; otherwise the model's LayerNorm
+  /// (with its fake quantizers) and no codes.
+  func addNorm(_ ln: BertLayerNorm, _ a: Tensor, _ b: Tensor, next: Int8Linear?) -> (Tensor, [UInt8]?) {
+    let d = a.shape[a.rank - 1]
+    guard let next, next.inFeatures == d, Self.passesThrough(ln, slots: ["input_quantizer", "output_quantizer"]),
+          ln.weight.count == d, ln.bias.count == d
+    else { return (ln(a + b), nil) }
+    let rows = a.count / d
+    var codes = [UInt8](repeating: 128, count: Swift.max(1, rows * next.depth))
+    let y = [Float](unsafeUninitializedCapacity: rows * d) { o, count in
+      a.storage.withUnsafeBufferPointer { pa in
+        b.storage.withUnsafeBufferPointer { pb in
+          ln.weight.storage.withUnsafeBufferPointer { g in
+            ln.bias.storage.withUnsafeBufferPointer { beta in
+              codes.withUnsafeMutableBufferPointer { c in
+                next.quantizeLayerNormInput(
+                  pa.baseAddress!, plus: pb.baseAddress!, gamma: g.baseAddress, beta: beta.baseAddress, eps: ln.eps, rows: rows,
+                  isa: instructionSet, normalized: o.baseAddress!, codes: c.baseAddress!)
+              }
+            }
+          }
+        }
+      }
+      count = rows * d
+    }
+    return (Tensor(shape: a.shape, storage: y), codes)
   }
 
   /// `query`, `key` and `value` of `x [B, T, D]` as three GEMMs (on one set of input codes when
   /// they share their input quantization).
-  func projections(_ layer: Layer, _ x: Tensor) -> (Tensor, Tensor, Tensor) {
+  func projections(_ layer: Layer, _ x: Tensor, codes: [UInt8]?) -> (Tensor, Tensor, Tensor) {
     let rows = x.count / x.shape[2]
-    let shared = layer.sharedQKVInput ? layer.query.quantizeInput(x.storage, rows: rows, isa: instructionSet) : nil
+    let shared = layer.sharedQKVInput ? codes ?? layer.query.quantizeInput(x.storage, rows: rows, isa: instructionSet) : nil
     func project(_ l: Int8Linear) -> Tensor {
       floats(l, shared ?? l.quantizeInput(x.storage, rows: rows, isa: instructionSet), rows: rows, shape: x.shape)
     }
@@ -219,11 +258,12 @@ public final class Int8BertModel {
   /// The attention-matmul quantizer slots of ``BertSelfAttention``.
   static let bmmSlots = ["q_bmm_quantizer", "k_bmm_quantizer", "v_bmm_quantizer", "p_bmm_quantizer"]
 
-  /// Whether every attention-matmul quantizer of `sa` leaves its input unchanged (absent, or
-  /// disabled without a pre-quantization scale), so attention can run fused.
-  static func passesThrough(_ sa: BertSelfAttention) -> Bool {
-    bmmSlots.allSatisfy { slot in
-      guard let q = sa.quantizer(slot: slot) else { return true }
+  /// Whether every quantizer of `module` in `slots` (default: the attention-matmul ones) leaves
+  /// its input unchanged (absent, or disabled without a pre-quantization scale), so the
+  /// operation can run fused.
+  static func passesThrough(_ module: Module, slots: [String] = bmmSlots) -> Bool {
+    slots.allSatisfy { slot in
+      guard let q = module.quantizer(slot: slot) else { return true }
       return !q.isEnabled && (q as? TensorQuantizer)?.preQuantScale == nil
     }
   }
