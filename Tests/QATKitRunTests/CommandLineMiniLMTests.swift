@@ -35,6 +35,7 @@ struct CommandLineMiniLMTests {
       (["minilm", "--ranges", "learned"], 2, "--ranges: unknown 'learned'; use frozen, lsq or frozen,lsq"),
       (["minilm", "--model", notModel.path], 2, "is not a model directory"),
       (["minilm", "--hidden-kd", "2"], 2, "--hidden-kd"),
+      (["minilm", "--weight-range-lr", "-1"], 2, "--weight-range-lr"),
       // --algorithm with learned ranges parses (LSQ starts from the algorithm's result); the bad option after it is reported.
       (["minilm", "--algorithm", "awq_lite", "--ranges", "lsq", "--epochs", "many"], 2, "'--epochs' expects an integer"),
       (["minilm", "--algorithm", "{\"alpha\": 1}", "--ranges", "frozen"], 2, "--algorithm {\"alpha\": 1}"),

@@ -35,7 +35,8 @@ struct MiniLMCommand: Command {
     .option("--epochs", "N", "QAD epochs over the corpus (default: 2; 0 = PTQ only)"),
     .option("--batch-size", "N", "QAD batch size (default: 32)"),
     .option("--lr", "RATE", "Adam learning rate of the weights (default: 2e-5, ModelOpt's script)"),
-    .option("--range-lr", "RATE", "learning rate of learned (LSQ) ranges, relative to each range's size (default: 1e-2)"),
+    .option("--range-lr", "RATE", "learning rate of learned (LSQ) activation ranges, relative to each range's size (default: 1e-2)"),
+    .option("--weight-range-lr", "RATE", "learning rate of learned (LSQ) weight ranges, relative to each range's size (default: 1e-3)"),
     .option("--calibrator", "NAME", "calibrator of every weight range and of the frozen runs' activations (default: max, ModelOpt's)"),
     .option("--lsq-calibrator", "NAME", "calibrator of the activation ranges in the lsq runs (default: percentile)"),
     .flag("--no-dropout", "train the frozen runs without dropout (ModelOpt's script trains with the model's 0.1)"),
@@ -76,12 +77,14 @@ struct MiniLMCommand: Command {
     let batchSize = try arguments.int("--batch-size", default: 32, in: 1...4096)
     let learningRate = Float(try arguments.double("--lr", default: 2e-5, in: 0...1))
     let rangeLearningRate = Float(try arguments.double("--range-lr", default: 1e-2, in: 0...10))
+    let weightRangeLearningRate = Float(try arguments.double("--weight-range-lr", default: 1e-3, in: 0...10))
     let hiddenWeight = Float(try arguments.double("--hidden-kd", default: 0, in: 0...1))
     let seed = UInt64(try arguments.int("--seed", default: 0, in: 0...Int(Int32.max)))
     job = MiniLMJob(
       modelDirectory: try MiniLMFiles.directory(arguments.url("--model")), dataDirectory: arguments.url("--data"),
       recipes: recipes, algorithms: algorithms.isEmpty ? [nil] : algorithms, ranges: ranges, epochs: epochs,
       batchSize: batchSize, learningRate: learningRate, rangeLearningRate: rangeLearningRate,
+      weightRangeLearningRate: weightRangeLearningRate,
       calibrator: arguments.string("--calibrator") ?? "max", lsqCalibrator: arguments.string("--lsq-calibrator") ?? "percentile",
       dropout: !arguments.flag("--no-dropout"), hiddenWeight: hiddenWeight, seed: seed,
       out: arguments.url("--out") ?? URL(fileURLWithPath: "runs/minilm"), golden: arguments.url("--golden"))

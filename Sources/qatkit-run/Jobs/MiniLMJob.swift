@@ -35,7 +35,10 @@ struct MiniLMJob {
   let epochs: Int
   let batchSize: Int
   let learningRate: Float
+  /// Learning rate of learned activation (input) ranges, relative to each range's size.
   let rangeLearningRate: Float
+  /// Learning rate of learned weight ranges, relative to each range's size.
+  let weightRangeLearningRate: Float
   let calibrator: String
   let lsqCalibrator: String
   let dropout: Bool
@@ -95,7 +98,8 @@ struct MiniLMJob {
     }
     let distillation = MiniLMDistillation(
       teacher: teacher, corpus: corpus, epochs: epochs, batchSize: batchSize, learningRate: learningRate,
-      rangeLearningRate: rangeLearningRate, seed: seed, hiddenWeight: hiddenWeight, registry: registry)
+      rangeLearningRate: rangeLearningRate,
+      weightRangeLearningRate: weightRangeLearningRate, seed: seed, hiddenWeight: hiddenWeight, registry: registry)
     let calibrationBatches = stride(from: 0, to: calibration.count, by: 32).map {
       tokenizer.batch(Array(calibration[$0..<min(calibration.count, $0 + 32)])).packed
     }
