@@ -88,6 +88,7 @@ fi
 
 run_py - "$out" "$rounds" <<'PY'
 import json, statistics, sys
+import ort_timing
 out, rounds = sys.argv[1], int(sys.argv[2])
 q = [json.load(open(f"{out}/qatkit.{r}.json")) for r in range(1, rounds + 1)]
 o = [json.load(open(f"{out}/ort.{r}.json")) for r in range(1, rounds + 1)]
@@ -98,13 +99,10 @@ print(f"all-MiniLM-L6-v2 int8_no_ln (PTQ), sentence embeddings of [B, 128] ids, 
       "medians over rounds of per-round medians (ms)")
 print(f"onnxruntime {o[0]['onnxruntime']}, 2 intra-op threads, run_with_iobinding; 'default' = default session options, "
       "'optim.' = all rewrites except the two that approximate (check_onnx.py's optimized)")
-print(f"{'batch':>5s} {'QATKit INT8':>11s} {'QATKit FP32':>11s} {'ORT default':>11s} {'ORT optim.':>11s} "
-      f"{'ORT/INT8':>8s} {'FP32/INT8':>9s}  cpu_util INT8 (per round)")
-for b in (1, 32, 256):
-    i8, f32 = qv(f"ckpt_minilm_forward_int8_b{b}_t128"), qv(f"ckpt_minilm_forward_fp32_b{b}_t128")
-    ob, oo = ov(f"defaults_b{b}_ms"), ov(f"optimized_b{b}_ms")
-    print(f"{b:5d} {i8:11.3f} {f32:11.3f} {ob:11.3f} {oo:11.3f} {min(ob, oo) / i8:8.2f} {f32 / i8:9.2f}  "
-          f"{qu(f'ckpt_minilm_forward_int8_b{b}_t128')}")
+ort_timing.print_ratio_table(
+    [(b, qv(f"ckpt_minilm_forward_int8_b{b}_t128"), qv(f"ckpt_minilm_forward_fp32_b{b}_t128"),
+      ov(f"defaults_b{b}_ms"), ov(f"optimized_b{b}_ms"), qu(f"ckpt_minilm_forward_int8_b{b}_t128")) for b in (1, 32, 256)],
+    decimals=3)
 c = q[0]["checks"]
 print(f"batch 32: INT8 vs fake-quantized min cosine {c.get('ckpt_minilm_int8_vs_fake_quant_min_cosine', float('nan')):.6f}, "
       f"max |Δ| {c.get('ckpt_minilm_int8_vs_fake_quant_max_abs_diff', float('nan')):.3g}; mean cosine to FP32: INT8 "

@@ -91,6 +91,7 @@ if [[ -n "$keep" ]]; then mkdir -p "$keep" && cp "$out"/*.json "$out"/mlp_int8.*
 
 run_py - "$out" "$rounds" <<'PY'
 import json, statistics, sys
+import ort_timing
 out, rounds = sys.argv[1], int(sys.argv[2])
 q = [json.load(open(f"{out}/qatkit.{r}.json")) for r in range(1, rounds + 1)]
 o = [json.load(open(f"{out}/ort.{r}.json")) for r in range(1, rounds + 1)]
@@ -100,13 +101,10 @@ def ov(key): return statistics.median(d[key] for d in o)
 print(f"digits MLP 64-256-256-10, int8 preset (PTQ), {rounds} rounds; medians over rounds of per-round medians (ms)")
 print(f"onnxruntime {o[0]['onnxruntime']}, 2 intra-op threads, run_with_iobinding; one Python call costs "
       f"{ov('identity_call_ms') * 1e3:.1f} µs (Identity graph)")
-print(f"{'batch':>5s} {'QATKit INT8':>11s} {'QATKit FP32':>11s} {'ORT default':>11s} {'ORT optim.':>11s} "
-      f"{'ORT/INT8':>8s} {'FP32/INT8':>9s}  cpu_util INT8 (per round)")
-for b in (1, 32, 256):
-    i8, f32 = qv(f"ckpt_mlp_forward_int8_b{b}"), qv(f"ckpt_mlp_forward_fp32_b{b}")
-    od, oo = ov(f"defaults_b{b}_ms"), ov(f"optimized_b{b}_ms")
-    print(f"{b:5d} {i8:11.4f} {f32:11.4f} {od:11.4f} {oo:11.4f} {min(od, oo) / i8:8.2f} {f32 / i8:9.2f}  "
-          f"{qu(f'ckpt_mlp_forward_int8_b{b}')}")
+ort_timing.print_ratio_table(
+    [(b, qv(f"ckpt_mlp_forward_int8_b{b}"), qv(f"ckpt_mlp_forward_fp32_b{b}"),
+      ov(f"defaults_b{b}_ms"), ov(f"optimized_b{b}_ms"), qu(f"ckpt_mlp_forward_int8_b{b}")) for b in (1, 32, 256)],
+    decimals=4)
 c = q[0]["checks"]
 print(f"test accuracy: QATKit INT8 {c.get('ckpt_int8_test_acc', float('nan')):.4f}, fake-quantized "
       f"{c.get('ckpt_fake_quant_test_acc', float('nan')):.4f}, FP32 {c.get('ckpt_fp32_test_acc', float('nan')):.4f}; "

@@ -29,3 +29,14 @@ def median_ms(fn, runs, warmup):
         t.append(time.perf_counter() - s)
     t.sort()
     return 1e3 * t[len(t) // 2]
+
+
+def print_ratio_table(rows, decimals):
+    """The side-by-side table both comparisons print: rows of (batch, QATKit INT8 ms, QATKit FP32 ms,
+    onnxruntime default ms, onnxruntime optimized ms, QATKit INT8 cpu_util per round); ORT/INT8
+    compares with the faster onnxruntime session."""
+    print(f"{'batch':>5s} {'QATKit INT8':>11s} {'QATKit FP32':>11s} {'ORT default':>11s} {'ORT optim.':>11s} "
+          f"{'ORT/INT8':>8s} {'FP32/INT8':>9s}  cpu_util INT8 (per round)")
+    for b, i8, f32, od, oo, util in rows:
+        print(f"{b:5d} {i8:11.{decimals}f} {f32:11.{decimals}f} {od:11.{decimals}f} {oo:11.{decimals}f} "
+              f"{min(od, oo) / i8:8.2f} {f32 / i8:9.2f}  {util}")
