@@ -55,6 +55,29 @@ enum FakeQuantBench {
     case fp8(ste: Bool)
     case nvfp4
     case mxfp4
+
+    /// Runs this kernel on `x` (`rows × cols`) into `out` (and `mask` for the STE variants):
+    /// integer formats with per-row ranges `amaxRows`, the others with the tensor's `amaxTensor`.
+    func run(
+      _ x: UnsafeBufferPointer<Float>, rows: Int, cols: Int, amaxRows: UnsafeBufferPointer<Float>,
+      amaxTensor: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>,
+      mask: UnsafeMutableBufferPointer<UInt8>
+    ) throws {
+      switch self {
+      case .int(let bits, let ste):
+        try IntFakeQuant.modelOpt(
+          x, shape: [rows, cols], format: .int(bits: bits, signed: true, narrowRange: false),
+          granularity: .perChannel(axis: 0), amax: amaxRows, into: out, steMask: ste ? mask : nil)
+      case .fp8(let ste):
+        try FP8.fakeQuantModelOpt(
+          x, shape: [rows, cols], format: .fp8E4M3, granularity: .perTensor, amax: amaxTensor,
+          into: out, steMask: ste ? mask : nil)
+      case .nvfp4:
+        try NVFP4.fakeQuant(x, shape: [rows, cols], globalAmax: amaxTensor[0], into: out)
+      case .mxfp4:
+        try MXFormat.mxfp4.fakeQuant(x, shape: [rows, cols], into: out)
+      }
+    }
   }
 
   static func items(scale: Double) -> [Item] {
@@ -86,20 +109,7 @@ enum FakeQuantBench {
                 let amaxTensor = UnsafeBufferPointer(start: amaxT, count: 1)
                 func kernel() {
                   do {
-                    switch kind {
-                    case .int(let bits, let ste):
-                      try IntFakeQuant.modelOpt(
-                        x, shape: [rows, cols], format: .int(bits: bits, signed: true, narrowRange: false),
-                        granularity: .perChannel(axis: 0), amax: amaxRows, into: out, steMask: ste ? mask : nil)
-                    case .fp8(let ste):
-                      try FP8.fakeQuantModelOpt(
-                        x, shape: [rows, cols], format: .fp8E4M3, granularity: .perTensor, amax: amaxTensor,
-                        into: out, steMask: ste ? mask : nil)
-                    case .nvfp4:
-                      try NVFP4.fakeQuant(x, shape: [rows, cols], globalAmax: amaxTensor[0], into: out)
-                    case .mxfp4:
-                      try MXFormat.mxfp4.fakeQuant(x, shape: [rows, cols], into: out)
-                    }
+                    try kind.run(x, rows: rows, cols: cols, amaxRows: amaxRows, amaxTensor: amaxTensor, into: out, mask: mask)
                   } catch {
                     failure = "\(error)"
                   }

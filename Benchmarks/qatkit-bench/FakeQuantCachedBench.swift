@@ -42,20 +42,7 @@ enum FakeQuantCachedBench {
                     return
                   }
                   do {
-                    switch kind {
-                    case .int(let bits, let ste):
-                      try IntFakeQuant.modelOpt(
-                        xb, shape: [rows, cols], format: .int(bits: bits, signed: true, narrowRange: false),
-                        granularity: .perChannel(axis: 0), amax: ab, into: ob, steMask: ste ? mb : nil)
-                    case .fp8(let ste):
-                      try FP8.fakeQuantModelOpt(
-                        xb, shape: [rows, cols], format: .fp8E4M3, granularity: .perTensor, amax: tb, into: ob,
-                        steMask: ste ? mb : nil)
-                    case .nvfp4:
-                      try NVFP4.fakeQuant(xb, shape: [rows, cols], globalAmax: tb[0], into: ob)
-                    case .mxfp4:
-                      try MXFormat.mxfp4.fakeQuant(xb, shape: [rows, cols], into: ob)
-                    }
+                    try kind.run(xb, rows: rows, cols: cols, amaxRows: ab, amaxTensor: tb, into: ob, mask: mb)
                   } catch {
                     failure = "\(error)"
                   }
