@@ -12,8 +12,9 @@ import QATTransformers
 enum MiniLMFixture {
   static let directory = MiniLM.locate()
 
-  /// Loaded once; the suite runs its tests one at a time (a model is not thread-safe), and tests
-  /// that change weights load their own copy.
+  /// Loaded once and shared by suites that run at the same time: forwards in evaluation mode
+  /// are safe from several threads (the padding mask is bound per task). Tests that change
+  /// weights, modes or the output load their own copy.
   nonisolated(unsafe) static let shared: (model: BertModel, tokenizer: BertTokenizer)? = {
     guard let directory else { return nil }
     return (try! BertModel.load(directory: directory), try! BertTokenizer(directory: directory))

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 import QATKit
@@ -50,6 +51,26 @@ struct TinyBertTests {
     #expect(close, "\(Array(padded[4..<8])) vs \(alone)")
     let norm = alone.map { $0 * $0 }.reduce(0, +)
     #expect(Swift.abs(norm - 1) < 1e-5)
+  }
+
+  @Test("one model in evaluation mode runs on several threads at once, each batch with its own padding mask")
+  func concurrentForwards() throws {
+    let m = try Self.model(seed: 8, output: .sentenceEmbedding)
+    let batches = [
+      Self.batch.packed,  // padded: a [2, 5] key mask
+      TokenBatch([Encoding(ids: [1, 4, 2])]).packed,  // no padding: no mask
+      TokenBatch([Encoding(ids: [1, 6, 8, 2]), Encoding(ids: [1, 2]), Encoding(ids: [1, 3, 2])]).packed,  // [3, 4]
+    ]
+    let expected = batches.map { m($0).scalars }
+    nonisolated(unsafe) let (model, inputs) = (m, batches)
+    let results = Mutex([[Float]?](repeating: nil, count: 240))
+    DispatchQueue.concurrentPerform(iterations: 240) { i in
+      let y = model(inputs[i % inputs.count]).scalars
+      results.withLock { $0[i] = y }
+    }
+    let got = results.withLock { $0 }
+    let wrong = got.indices.filter { got[$0] != expected[$0 % expected.count] }
+    #expect(wrong.isEmpty, "\(wrong.count) of 240 concurrent forwards differ from the serial ones")
   }
 
   @Test("training mode applies dropout; evaluation mode is deterministic")

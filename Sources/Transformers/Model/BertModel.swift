@@ -69,9 +69,9 @@ public final class BertModel: Module {
     do { batch = try PackedTokenBatch(packed, config: config, model: "BertModel") } catch { preconditionFailure("\(error)") }
     let (n, t, ids, mask) = (batch.sentences, batch.tokens, batch.ids, batch.mask)
     let maskTensor = Tensor(shape: [n, t], storage: mask)
-    maskContext.keyMask = batch.hasPadding ? maskTensor : nil
-    defer { maskContext.keyMask = nil }
-    let hidden = encoder(embeddings(Tensor(shape: [n, t], storage: ids)))
+    let hidden = maskContext.withKeyMask(batch.hasPadding ? maskTensor : nil) {
+      encoder(embeddings(Tensor(shape: [n, t], storage: ids)))
+    }
     if let pooler { _ = pooler(hidden) }
     switch output {
     case .lastHiddenState: return hidden
