@@ -20,6 +20,11 @@ import QATKit
 ///
 /// Training mode (the QATKit default for a new module) enables dropout; ``load(directory:)``
 /// returns the model in evaluation mode, as HuggingFace does.
+///
+/// **Threads.** The padding mask is bound to the calling task (``AttentionMaskContext``), not
+/// stored on the model, so an unquantized model in evaluation mode may run on several threads
+/// at once, each on its own batch. Training, calibration, quantizers and changes to the model
+/// need one thread at a time, as for any `Module`.
 public final class BertModel: Module {
   /// What ``forward(_:)`` returns.
   public enum Output: Sendable, Hashable {
