@@ -36,11 +36,13 @@ open class Linear: Module {
   /// A new layer of the same size (and bias). Subclasses override it.
   open override func emptyCopy() throws -> Module { Linear(inFeatures, outFeatures, bias: bias != nil) }
 
-  /// `x [..., in]` → `[..., out]`.
+  /// `x [..., in]` → `[..., out]`. With INT8 quantizers the product runs on integer codes while
+  /// training (see ``ForwardPath``).
   open override func forward(_ x: Tensor) -> Tensor {
     if x.shape.last != inFeatures, rejectInput(x.shape, "expects [..., \(inFeatures)] (\(inFeatures) features)") {
       return Tensor.zeros(x.shape.dropLast() + [outFeatures])
     }
+    if let y = integerForward(x) { return quantize(y, slot: "output_quantizer") }
     let xq = quantize(x, slot: "input_quantizer")
     let wq = quantize(weight, slot: "weight_quantizer")
     return quantize(Tensor.linear(xq, weight: wq, bias: bias), slot: "output_quantizer")

@@ -21,7 +21,18 @@ extension Tensor {
         }
       }
     }
-    let result = Tensor(shape: Array(x.shape.dropLast()) + [out], storage: y.storage)
+    return recordingLinear(y.storage, x: x, weight: weight, bias: bias)
+  }
+
+  /// Wraps `product` (`x·Wᵀ + b`, computed by any kernel, `rows × out` row-major) as the result of
+  /// ``linear(_:weight:bias:)`` with its backward: `dx = g·W`, `dW = gᵀ·x`, `db = Σ_rows g`. The
+  /// integer training path of a quantized ``Linear`` computes the product on integer codes and
+  /// records the same backward on the fake-quantized `x` and `W`.
+  package static func recordingLinear(_ product: [Float], x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    let (out, inFeatures) = (weight.shape[0], weight.shape[1])
+    let rows = inFeatures == 0 ? x.count : x.count / inFeatures
+    precondition(product.count == rows * out, "linear: product has \(product.count) values, expected \(rows) x \(out)")
+    let result = Tensor(shape: Array(x.shape.dropLast()) + [out], storage: product)
     let inputs = [x, weight] + (bias.map { [$0] } ?? [])
     return result.recording("linear", inputs: inputs) { g in
       var grads: [Tensor?] = [nil, nil]
