@@ -57,7 +57,7 @@ struct TransformerKernelTests {
     (false, false), (false, true), (true, false), (true, true),
   ])
   func stridedProducts(ta: Bool, tb: Bool) {
-    for (i, (m, n, k)) in [(1, 1, 1), (4, 32, 8), (5, 17, 3), (7, 47, 32), (13, 33, 20), (3, 64, 1), (9, 16, 5)].enumerated() {
+    for (i, (m, n, k)) in [(1, 1, 1), (4, 32, 8), (5, 17, 3), (7, 47, 32), (13, 33, 20), (3, 64, 1), (9, 16, 5), (16, 128, 32), (19, 40, 6)].enumerated() {
       // Leading dimensions wider than the matrices, as for one head inside [T, D].
       let lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2
       let a = Self.values((ta ? k : m) * lda, seed: UInt64(10 + i))
