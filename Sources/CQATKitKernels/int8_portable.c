@@ -52,6 +52,27 @@ void qk_pack_weights(const int8_t *w, int n, int k, int8_t *packed, int32_t *cor
   (void)panels;
 }
 
+void qk_quantize_pack_weights(int isa, const float *w, int n, int k, const float *multipliers, int qmin,
+                              int8_t *packed, int32_t *correction, uint8_t *scratch) {
+  int kpad = qk_padded_depth(k), kq = kpad / 4;
+  memset(packed, 0, qk_packed_weight_bytes(n, k));
+  for (int c = 0; c < n; c++) {
+    // Codes + 128, and 128 (code 0) in the padding bytes k..<kpad.
+    qk_quantize_u8(isa, w + (size_t)c * (size_t)k, 1, k, k, multipliers[c], qmin, scratch, kpad, kpad);
+    int8_t *dst = packed + (size_t)(c / QK_NR) * (size_t)kq * 128 + (size_t)(c % QK_NR) * 4;
+    int32_t sum = 0;
+    for (int kb = 0; kb < kq; kb++) {
+      uint32_t v;
+      memcpy(&v, scratch + 4 * (size_t)kb, 4);
+      v ^= 0x80808080u;  // back to two's complement codes
+      memcpy(dst + (size_t)kb * 128, &v, 4);
+      sum += (int32_t)(int8_t)(v & 0xff) + (int32_t)(int8_t)((v >> 8) & 0xff) + (int32_t)(int8_t)((v >> 16) & 0xff) +
+             (int32_t)(int8_t)(v >> 24);
+    }
+    correction[c] = 128 * sum;
+  }
+}
+
 void qk_gemm_portable(const uint8_t *a, int lda, int r0, int r1, int kpad, const int8_t *packed, int n, int c0,
                       int c1, const qk_epilogue *e) {
   int kq = kpad / 4;

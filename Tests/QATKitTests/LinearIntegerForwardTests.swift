@@ -93,6 +93,31 @@ struct LinearIntegerForwardTests {
     if c.clippedSTE { #expect(reference.grads[0].contains(0)) }
   }
 
+  @Test("weights quantized and packed in one pass: the weight quantizer's codes, packed as Int8Linear packs them")
+  func packedWeights() throws {
+    for (n, k, narrow) in [(33, 7, false), (8, 16, true), (64, 40, false)] {
+      let w = GradientCheck.randn([n, k], seed: UInt64(n), std: 0.3)
+      // Ranges 0.8 of each row's largest weight: the largest ones clip to ±127 (−128 without narrow).
+      let amax = (0..<n).map { r in w.scalars[(r * k)..<((r + 1) * k)].map(abs).max()! * 0.8 }
+      var attributes = QuantizerAttributes.int(8, axis: 0)
+      attributes.narrowRange = narrow
+      let q = try TensorQuantizer(attributes: attributes)
+      try q.setAmax(Tensor(amax, shape: [n, 1]))
+      let fake = Tensor.withoutGrad { q(w) }.scalars
+      let codes = (0..<(n * k)).map { Int8(Int((fake[$0] * (127 / amax[$0 / k])).rounded())) }
+      #expect(codes.contains(narrow ? -127 : -128) && !codes.contains(-128) == narrow)
+      let expected = Int8Linear(
+        weightCodes: codes, outFeatures: n, inFeatures: k, weightAmax: amax, inputAmax: 3, narrowInput: false, bias: nil)
+      for isa in Self.instructionSets {
+        let got = Linear.integerLayer(
+          w, amax: amax, narrow: narrow, inputMultiplier: 127 / 3, inputMinCode: -128, bias: nil, isa: isa)
+        #expect(got.packed == expected.packed, "\(isa) n \(n) k \(k)")
+        #expect(got.correction == expected.correction && got.dequant == expected.dequant, "\(isa) n \(n) k \(k)")
+        #expect(got.depth == expected.depth && got.inputMultiplier == expected.inputMultiplier)
+      }
+    }
+  }
+
   @Test("the integer product runs only where it applies; otherwise the float path, bit for bit")
   func fallsBack() throws {
     let c = Case(k: 8, n: 4, bias: true, perChannel: true, narrow: false, clippedSTE: false)

@@ -46,6 +46,14 @@ static inline size_t qk_packed_weight_bytes(int n, int k) {
 /// past `n` or `k`). `correction[c] = 128 * sum_k w[c][k]` undoes the +128 of the activation codes.
 void qk_pack_weights(const int8_t *w, int n, int k, int8_t *packed, int32_t *correction);
 
+/// Quantizes float weights `w` (`n x k`, row-major, PyTorch's `[out, in]`) to INT8 codes
+/// `clamp(rint(w[c][i] * multipliers[c]), qmin, 127)` and packs them as `qk_pack_weights` does
+/// (same bytes, same `correction`), without an intermediate code matrix: each row is quantized by
+/// `qk_quantize_u8` into `scratch` (at least `qk_padded_depth(k)` bytes) and stored 4 bytes at a time.
+/// For training, where the weights change every step.
+void qk_quantize_pack_weights(int isa, const float *w, int n, int k, const float *multipliers, int qmin,
+                              int8_t *packed, int32_t *correction, uint8_t *scratch);
+
 /// Activation functions applied in the epilogue.
 enum {
   QK_ACT_NONE = 0,

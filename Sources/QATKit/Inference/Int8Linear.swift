@@ -99,17 +99,23 @@ public final class Int8Linear: Sendable {
     }
     self.packed = packed
     self.correction = correction
-    let sx = Double(inputMultiplier)
-    dequant = (0..<outFeatures).map { n in
-      let a = weightAmax.count == 1 ? weightAmax[0] : weightAmax[n]
-      guard a > tiny, sx > 0 else { return 0 }
-      return Float(1 / (sx * Double(127 / a)))
-    }
+    dequant = Self.dequantization(inputMultiplier: inputMultiplier, weightAmax: weightAmax, outFeatures: outFeatures)
     self.bias = bias
   }
 
-  /// Creates the layer from its parts (``stacked(_:)``).
-  private init(
+  /// `dₙ = 1 / ((127/a) · (127/aₙ))` per output, rounded once to `Float` (0 for a range at or
+  /// below 2⁻²⁴); `weightAmax` has one range per output or one for all.
+  package static func dequantization(inputMultiplier: Float, weightAmax: [Float], outFeatures: Int) -> [Float] {
+    let sx = Double(inputMultiplier)
+    return (0..<outFeatures).map { n in
+      let a = weightAmax.count == 1 ? weightAmax[0] : weightAmax[n]
+      guard a > IntFakeQuant.minAmax, sx > 0 else { return 0 }
+      return Float(1 / (sx * Double(127 / a)))
+    }
+  }
+
+  /// Creates the layer from its parts (``stacked(_:)``, the integer training path of ``Linear``).
+  package init(
     inFeatures: Int, outFeatures: Int, inputMultiplier: Float, inputMinCode: Int, depth: Int, packed: [Int8],
     correction: [Int32], dequant: [Float], bias: [Float]?
   ) {

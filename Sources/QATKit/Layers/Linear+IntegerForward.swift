@@ -64,10 +64,10 @@ extension Linear {
     // backward multiplies by); the forward product comes from the codes.
     let xq = quantize(x, slot: "input_quantizer")
     let wqT = quantize(weight, slot: "weight_quantizer")
-    let codes = Self.weightCodes(weight, amax: weightAmax, narrow: w.narrowRange, isa: isa)
-    let layer = Int8Linear(
-      weightCodes: codes, outFeatures: out, inFeatures: k, weightAmax: weightAmax, inputAmax: inputAmax,
-      narrowInput: iq.attributes.narrowRange, bias: bias?.storage)
+    let inputMultiplier = 127 / inputAmax
+    let layer = Self.integerLayer(
+      weight, amax: weightAmax, narrow: w.narrowRange, inputMultiplier: inputMultiplier,
+      inputMinCode: iq.attributes.narrowRange ? -127 : -128, bias: bias?.storage, isa: isa)
     let rows = x.count / k
     let a = layer.quantizeInput(x.storage, rows: rows, isa: isa)
     let product = [Float](unsafeUninitializedCapacity: rows * out) { o, n in
@@ -81,24 +81,35 @@ extension Linear {
     return Tensor.recordingLinear(product, x: xq, weight: wqT, bias: bias)
   }
 
-  /// INT8 codes of `weight` (`[out, in]`): `clamp(rint(w · 127/aₙ), −128 (−127 narrow), 127)` per
-  /// row, exactly the weight quantizer's codes.
-  static func weightCodes(_ weight: Tensor, amax: [Float], narrow: Bool, isa: Int8InstructionSet) -> [Int8] {
+  /// The integer layer of this step's weight: codes `clamp(rint(w · 127/aₙ), −128 (−127 narrow), 127)`
+  /// per row — exactly the weight quantizer's codes — quantized and packed in one pass.
+  static func integerLayer(
+    _ weight: Tensor, amax: [Float], narrow: Bool, inputMultiplier: Float, inputMinCode: Int, bias: [Float]?,
+    isa: Int8InstructionSet
+  ) -> Int8Linear {
     let (out, k) = (weight.shape[0], weight.shape[1])
-    return [Int8](unsafeUninitializedCapacity: out * k) { c, n in
+    let depth = Int(qk_padded_depth(Int32(k)))
+    let multipliers = (0..<out).map { 127 / (amax.count == 1 ? amax[0] : amax[$0]) }
+    let bytes = Int(qk_packed_weight_bytes(Int32(out), Int32(k)))
+    var correction = [Int32](repeating: 0, count: out)
+    let packed = [Int8](unsafeUninitializedCapacity: bytes) { p, n in
+      let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: depth)
+      defer { scratch.deallocate() }
       weight.storage.withUnsafeBufferPointer { w in
-        c.withMemoryRebound(to: UInt8.self) { u in
-          for r in 0..<out {
-            let multiplier = 127 / (amax.count == 1 ? amax[0] : amax[r])
-            qk_quantize_u8(
-              Int32(isa.rawValue), w.baseAddress! + r * k, 1, Int32(k), Int32(k), multiplier, narrow ? -127 : -128,
-              u.baseAddress! + r * k, Int32(k), Int32(k))
+        multipliers.withUnsafeBufferPointer { m in
+          correction.withUnsafeMutableBufferPointer { c in
+            qk_quantize_pack_weights(
+              Int32(isa.rawValue), w.baseAddress, Int32(out), Int32(k), m.baseAddress, narrow ? -127 : -128,
+              p.baseAddress, c.baseAddress, scratch)
           }
-          for i in 0..<(out * k) { u[i] ^= 0x80 }
         }
       }
-      n = out * k
+      n = bytes
     }
+    return Int8Linear(
+      inFeatures: k, outFeatures: out, inputMultiplier: inputMultiplier, inputMinCode: inputMinCode, depth: depth,
+      packed: packed, correction: correction,
+      dequant: Int8Linear.dequantization(inputMultiplier: inputMultiplier, weightAmax: amax, outFeatures: out), bias: bias)
   }
 }
 
