@@ -95,7 +95,7 @@ struct LinearIntegerForwardTests {
 
   @Test("weights quantized and packed in one pass: the weight quantizer's codes, packed as Int8Linear packs them")
   func packedWeights() throws {
-    for (n, k, narrow) in [(33, 7, false), (8, 16, true), (64, 40, false)] {
+    for (n, k, narrow) in [(33, 7, false), (8, 16, true), (64, 40, false), (96, 2048, false)] {  // the last: panels in parallel
       let w = GradientCheck.randn([n, k], seed: UInt64(n), std: 0.3)
       // Ranges 0.8 of each row's largest weight: the largest ones clip to ±127 (−128 without narrow).
       let amax = (0..<n).map { r in w.scalars[(r * k)..<((r + 1) * k)].map(abs).max()! * 0.8 }
@@ -115,6 +115,21 @@ struct LinearIntegerForwardTests {
         #expect(got.correction == expected.correction && got.dequant == expected.dequant, "\(isa) n \(n) k \(k)")
         #expect(got.depth == expected.depth && got.inputMultiplier == expected.inputMultiplier)
       }
+    }
+  }
+
+  @Test("input codes of a large input (row ranges in parallel) equal row-by-row quantization")
+  func parallelInputCodes() {
+    let (rows, k) = (300, 514)
+    let x = GradientCheck.randn([rows, k], seed: 12, std: 2).scalars
+    let layer = Int8Linear(
+      weightCodes: [Int8](repeating: 1, count: k), outFeatures: 1, inFeatures: k, weightAmax: [1], inputAmax: 3,
+      narrowInput: true, bias: nil)
+    for isa in Self.instructionSets {
+      let all = layer.quantizeInput(x, rows: rows, isa: isa)
+      let byRow = (0..<rows).flatMap { r in layer.quantizeInput(Array(x[(r * k)..<((r + 1) * k)]), rows: 1, isa: isa) }
+      #expect(all == byRow, "\(isa)")
+      #expect(all.count == rows * layer.depth && layer.depth == 516)
     }
   }
 

@@ -230,15 +230,20 @@ public final class Int8Linear: Sendable {
     return Tensor(shape: Array(x.shape.dropLast()) + [outFeatures], storage: out)
   }
 
-  /// Input codes (+128) of `rows × inFeatures` floats, rows of ``depth`` bytes.
+  /// Input codes (+128) of `rows × inFeatures` floats, rows of ``depth`` bytes (row ranges in
+  /// parallel for large inputs; each row's codes do not depend on the split).
   package func quantizeInput(_ x: [Float], rows: Int, isa: Int8InstructionSet) -> [UInt8] {
     let count = Swift.max(1, rows * depth)
+    let (k, depth, multiplier, minCode) = (inFeatures, depth, inputMultiplier, Int32(inputMinCode))
     return [UInt8](unsafeUninitializedCapacity: count) { c, n in
       x.withUnsafeBufferPointer { xp in
         if rows > 0 {
-          qk_quantize_u8(
-            Int32(isa.rawValue), xp.baseAddress, Int32(rows), Int32(inFeatures), Int32(inFeatures), inputMultiplier,
-            Int32(inputMinCode), c.baseAddress, Int32(depth), Int32(depth))
+          let box = SendableBox((xp.baseAddress!, c.baseAddress!))
+          Parallel.forRanges(rows, grain: Swift.max(1, (1 << 16) / Swift.max(1, k))) { r in
+            qk_quantize_u8(
+              Int32(isa.rawValue), box.value.0 + r.lowerBound * k, Int32(r.count), Int32(k), Int32(k), multiplier,
+              minCode, box.value.1 + r.lowerBound * depth, Int32(depth), Int32(depth))
+          }
         } else {
           c[0] = 128
         }

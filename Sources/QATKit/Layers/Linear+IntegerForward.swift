@@ -92,15 +92,21 @@ extension Linear {
     let multipliers = (0..<out).map { 127 / (amax.count == 1 ? amax[0] : amax[$0]) }
     let bytes = Int(qk_packed_weight_bytes(Int32(out), Int32(k)))
     var correction = [Int32](repeating: 0, count: out)
+    let panelBytes = bytes / Swift.max(1, (out + 31) / 32)
     let packed = [Int8](unsafeUninitializedCapacity: bytes) { p, n in
-      let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: depth)
-      defer { scratch.deallocate() }
       weight.storage.withUnsafeBufferPointer { w in
         multipliers.withUnsafeBufferPointer { m in
           correction.withUnsafeMutableBufferPointer { c in
-            qk_quantize_pack_weights(
-              Int32(isa.rawValue), w.baseAddress, Int32(out), Int32(k), m.baseAddress, narrow ? -127 : -128,
-              p.baseAddress, c.baseAddress, scratch)
+            // Panels of 32 rows are independent: ranges of them in parallel.
+            let box = SendableBox((w.baseAddress!, m.baseAddress!, p.baseAddress!, c.baseAddress!))
+            Parallel.forRanges((out + 31) / 32, grain: Swift.max(1, (1 << 16) / Swift.max(1, 32 * k))) { r in
+              let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: depth)
+              defer { scratch.deallocate() }
+              let (r0, r1) = (r.lowerBound * 32, Swift.min(out, r.upperBound * 32))
+              qk_quantize_pack_weights(
+                Int32(isa.rawValue), box.value.0 + r0 * k, Int32(r1 - r0), Int32(k), box.value.1 + r0,
+                narrow ? -127 : -128, box.value.2 + r.lowerBound * panelBytes, box.value.3 + r0, scratch)
+            }
           }
         }
       }
