@@ -36,6 +36,39 @@ struct BertLayerIntegerTrainingTests {
     return ab / (aa * bb).squareRoot()
   }
 
+  @Test("query, key and value share one input quantization: the same outputs and gradients as one by one")
+  func sharedInput() throws {
+    let layer = try Self.quantizedLayer()
+    let attention = layer.attention.selfAttention
+    let projections = [attention.query, attention.key, attention.value]
+    var rng = RandomGenerator(seed: 5)
+    let x0 = Tensor.randn([2, 8, 32], using: &rng)
+    let r = (0..<3).map { _ in Tensor.randn([2, 8, 32], using: &rng) }
+    for isa in Int8InstructionSet.allCases where isa.isSupported {
+      func run(_ shared: Bool) throws -> (y: [[Float]], grads: [[Float]], hooked: Int) {
+        let x = x0.detach()
+        x.requiresGrad = true
+        for p in layer.parameters() { p.zeroGrad() }
+        var hooked = 0
+        let token = attention.key.addOutputHook { _ in hooked += 1 }
+        defer { attention.key.removeOutputHook(token) }
+        let ys = try Linear.withForwardPath(.integer(isa)) {
+          shared ? try #require(Linear.integerForward(sharingInput: projections, x)) : projections.map { $0(x) }
+        }
+        zip(ys, r).map { ($0 * $1).sum() }.reduce(Tensor(scalar: 0), +).backward()
+        let grads = [x.grad?.scalars ?? []] + projections.flatMap { [$0.weight.grad?.scalars ?? [], $0.bias?.grad?.scalars ?? []] }
+        return (ys.map(\.scalars), grads, hooked)
+      }
+      let shared = try run(true), separate = try run(false)
+      #expect(shared.y == separate.y, "\(isa)")
+      #expect(shared.hooked == 1 && separate.hooked == 1)
+      #expect(shared.grads.allSatisfy { !$0.isEmpty })
+      for (a, b) in zip(shared.grads, separate.grads) {
+        #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($1)) }, "\(isa)")
+      }
+    }
+  }
+
   @Test("output and every gradient match the float path; all six Linears take the integer path")
   func matchesFloatPath() throws {
     let layer = try Self.quantizedLayer()

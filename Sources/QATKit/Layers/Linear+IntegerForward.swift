@@ -40,15 +40,24 @@ extension Linear {
     }
   }
 
-  /// `Q(x)·Q(W)ᵀ + b` on integer codes with the backward of the float product, or `nil` when the
-  /// quantizers are not the INT8 ones this path needs (see ``ForwardPath``).
-  func integerForward(_ x: Tensor) -> Tensor? {
+  /// What the integer path needs from the quantizers, once they qualify.
+  struct IntegerPlan {
+    let isa: Int8InstructionSet
+    let input: TensorQuantizer
+    let inputAmax: Float
+    let weightQuantizer: TensorQuantizer
+    let weightAmax: [Float]
+  }
+
+  /// The integer path's plan for `x`, or `nil` when the quantizers are not the INT8 ones it needs
+  /// (see ``ForwardPath``) or the float path is selected.
+  func integerPlan(_ x: Tensor) -> IntegerPlan? {
     guard let isa = integerInstructionSet(x), ForwardCheck.current == nil, x.rank >= 1, x.count > 0,
+          x.shape[x.rank - 1] == inFeatures,
           let iq = quantizer(slot: "input_quantizer") as? TensorQuantizer,
           let wq = quantizer(slot: "weight_quantizer") as? TensorQuantizer,
           let inputAmax = iq.staticInt8PerTensorRange
     else { return nil }
-    let (out, k) = (outFeatures, inFeatures)
     let w = wq.attributes
     guard wq.isEnabled, !wq.isCalibrating, wq.preQuantScale == nil, w.format == .int(bits: 8, signed: true) else { return nil }
     switch w.granularity {
@@ -56,29 +65,74 @@ extension Linear {
     default: return nil
     }
     let weightAmax = wq.currentAmax(for: weight, layout: wq.layout(for: weight.shape))
-    guard weightAmax.count == out || weightAmax.count == 1,
+    guard weightAmax.count == outFeatures || weightAmax.count == 1,
           weightAmax.allSatisfy({ $0 > IntFakeQuant.minAmax && $0.isFinite })
     else { return nil }
+    return IntegerPlan(isa: isa, input: iq, inputAmax: inputAmax, weightQuantizer: wq, weightAmax: weightAmax)
+  }
 
-    // The fake-quantized tensors carry the straight-through estimators (and are what the
-    // backward multiplies by); the forward product comes from the codes.
-    let xq = quantize(x, slot: "input_quantizer")
-    let wqT = quantize(weight, slot: "weight_quantizer")
-    let inputMultiplier = 127 / inputAmax
+  /// `Q(x)·Q(W)ᵀ + b` on integer codes with the backward of the float product, or `nil` when the
+  /// integer path does not apply (see ``ForwardPath``).
+  func integerForward(_ x: Tensor) -> Tensor? {
+    guard let plan = integerPlan(x) else { return nil }
+    // The fake-quantized input carries the straight-through estimator and is what the backward
+    // multiplies by; the forward product comes from the codes.
+    return integerProduct(plan, x: x, xq: quantize(x, slot: "input_quantizer"), codes: nil).y
+  }
+
+  /// The outputs of `layers` (instances of ``Linear`` itself, not of a subclass, all reading `x`: a
+  /// BERT layer's `query`, `key`, `value`) on the integer path with one input
+  /// quantization: one fake-quantized `x` (what each layer's backward multiplies by) and one set of
+  /// codes for all the GEMMs. Applies when every layer takes the integer path and their input
+  /// quantizers agree (range, narrow range, STE), which makes each layer's own quantization of `x`
+  /// the same tensor; output quantizers and output hooks run per layer as in a call.
+  ///
+  /// - Returns: The outputs in order, or `nil` (call the layers one by one).
+  package static func integerForward(sharingInput layers: [Linear], _ x: Tensor) -> [Tensor]? {
+    guard let head = layers.first, layers.allSatisfy({ type(of: $0) == Linear.self }) else { return nil }
+    var plans: [IntegerPlan] = []
+    for layer in layers {
+      guard let p = layer.integerPlan(x) else { return nil }
+      plans.append(p)
+    }
+    let a = plans[0]
+    guard plans.allSatisfy({
+      $0.isa == a.isa && $0.inputAmax == a.inputAmax && $0.input.attributes.narrowRange == a.input.attributes.narrowRange
+        && $0.input.attributes.passThroughSTE == a.input.attributes.passThroughSTE
+    }) else { return nil }
+    let xq = head.quantize(x, slot: "input_quantizer")
+    var codes: [UInt8]?
+    var outputs: [Tensor] = []
+    for (layer, plan) in zip(layers, plans) {
+      let (product, a) = layer.integerProduct(plan, x: x, xq: xq, codes: codes)
+      codes = a
+      let y = layer.quantize(product, slot: "output_quantizer")
+      for (_, hook) in layer.outputHooks { hook(y) }
+      outputs.append(y)
+    }
+    return outputs
+  }
+
+  /// The recorded product on the plan's integer GEMM; `codes` are `x`'s input codes when another
+  /// layer with the same input quantization computed them (returned for the next one).
+  private func integerProduct(_ plan: IntegerPlan, x: Tensor, xq: Tensor, codes: [UInt8]?) -> (y: Tensor, codes: [UInt8]) {
+    let (out, k) = (outFeatures, inFeatures)
+    let wq = quantize(weight, slot: "weight_quantizer")
     let layer = Self.integerLayer(
-      weight, amax: weightAmax, narrow: w.narrowRange, inputMultiplier: inputMultiplier,
-      inputMinCode: iq.attributes.narrowRange ? -127 : -128, bias: bias?.storage, isa: isa)
+      weight, amax: plan.weightAmax, narrow: plan.weightQuantizer.attributes.narrowRange,
+      inputMultiplier: 127 / plan.inputAmax, inputMinCode: plan.input.attributes.narrowRange ? -127 : -128,
+      bias: bias?.storage, isa: plan.isa)
     let rows = x.count / k
-    let a = layer.quantizeInput(x.storage, rows: rows, isa: isa)
+    let a = codes ?? layer.quantizeInput(x.storage, rows: rows, isa: plan.isa)
     let product = [Float](unsafeUninitializedCapacity: rows * out) { o, n in
       a.withUnsafeBufferPointer { c in
         layer.run(
-          c.baseAddress!, rows: rows, activation: .none, isa: isa, out: o.baseAddress, codes: nil, ldCodes: 0,
+          c.baseAddress!, rows: rows, activation: .none, isa: plan.isa, out: o.baseAddress, codes: nil, ldCodes: 0,
           nextMultiplier: 0, nextMin: -128)
       }
       n = rows * out
     }
-    return Tensor.recordingLinear(product, x: xq, weight: wqT, bias: bias)
+    return (Tensor.recordingLinear(product, x: xq, weight: wq, bias: bias), a)
   }
 
   /// The integer layer of this step's weight: codes `clamp(rint(w · 127/aₙ), −128 (−127 narrow), 127)`

@@ -49,9 +49,11 @@ public final class BertSelfAttention: Module {
   /// `[B, T, D]` → the attention context `[B, T, D]` (heads side by side).
   public override func forward(_ x: Tensor) -> Tensor {
     let d = x.shape[x.rank - 1]
-    let q = quantize(query(x), slot: "q_bmm_quantizer")
-    let k = quantize(key(x), slot: "k_bmm_quantizer")
-    let v = quantize(value(x), slot: "v_bmm_quantizer")
+    // INT8 projections while training: one input quantization and one set of codes for all three.
+    let qkv = Linear.integerForward(sharingInput: [query, key, value], x) ?? [query(x), key(x), value(x)]
+    let q = quantize(qkv[0], slot: "q_bmm_quantizer")
+    let k = quantize(qkv[1], slot: "k_bmm_quantizer")
+    let v = quantize(qkv[2], slot: "v_bmm_quantizer")
     let scale = 1 / Float(d / heads).squareRoot()
     var p = Tensor.attentionScores(query: q, key: k, heads: heads).maskedSoftmax(scale: scale, keyMask: maskContext.keyMask)
     p = quantize(dropout(p), slot: "p_bmm_quantizer")
