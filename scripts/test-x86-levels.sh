@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 levels=("$@")
 [ ${#levels[@]} -eq 0 ] && levels=(v3)
-filter=${QATKIT_KERNEL_FILTER:-'QATKitTests\.(KernelFastPathTests|MXNonFiniteBlockTests|MXVectorParamsTests|NVFP4KernelBoundaryTests|BlockKernelTests|StreamingStoreTests|KernelTests|NumericsConformanceTests|NumericsKernelTests|ConvKernelTests|TransformerKernelTests|Int8InferenceTests|Int4WeightOnlyTests|AttentionKernelTests|Int8FusedLayerTests|LinearIntegerForwardTests)'}
+filter=${QATKIT_KERNEL_FILTER:-'QATKitTests\.(KernelFastPathTests|MXNonFiniteBlockTests|MXVectorParamsTests|NVFP4KernelBoundaryTests|BlockKernelTests|BlockKernelAlignmentTests|StreamingStoreTests|KernelTests|NumericsConformanceTests|NumericsKernelTests|ConvKernelTests|TransformerKernelTests|Int8InferenceTests|Int4WeightOnlyTests|AttentionKernelTests|Int8FusedLayerTests|LinearIntegerForwardTests)'}
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
 status=0
 for level in "${levels[@]}"; do

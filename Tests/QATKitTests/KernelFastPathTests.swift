@@ -252,3 +252,74 @@ struct KernelFastPathTests {
     }
   }
 }
+
+/// The streaming block kernels write 64-byte aligned output vectors that straddle two blocks
+/// wherever the output is not line-aligned at a chunk's start: every output alignment (0–15
+/// floats past a line), two worker chunks (so a chunk ends on a partial vector before another
+/// chunk's elements), out of place and in place (`out == x`, so a vector that overwrites the next
+/// block's first elements must come after that block's maximum was read): bit-identical to the
+/// reference kernels, with every output element written.
+@Suite struct BlockKernelAlignmentTests {
+  /// Runs `body` on an output (or in-place) buffer `offset` floats into a larger allocation.
+  static func run(
+    _ x: [Float], offset: Int, inPlace: Bool,
+    _ body: (UnsafeBufferPointer<Float>, UnsafeMutableBufferPointer<Float>) throws -> Void
+  ) rethrows -> [Float] {
+    var storage = [Float](repeating: .nan, count: x.count + 16)
+    if inPlace { storage.replaceSubrange(offset..<(offset + x.count), with: x) }
+    try storage.withUnsafeMutableBufferPointer { s in
+      let out = UnsafeMutableBufferPointer(rebasing: s[offset..<(offset + x.count)])
+      if inPlace {
+        try body(UnsafeBufferPointer(out), out)
+      } else {
+        try x.withUnsafeBufferPointer { try body($0, out) }
+      }
+    }
+    return Array(storage[offset..<(offset + x.count)])
+  }
+
+  @Test(arguments: [16, 32])
+  func everyOutputAlignment(size: Int) throws {
+    // Two worker chunks: 4096 + 4 blocks of 16, 2048 + 52 blocks of 32.
+    let blocks = size == 16 ? 4100 : 2100
+    let x = BlockKernelTests.input(blocks: blocks, size: size).map { $0.isInfinite ? 1e30 : $0 }
+    let shape = [blocks, size]
+    let nvRef = try ReferenceKernels.nvfp4(x, shape: shape, globalAmax: 2688, blockSize: size)
+    let mxRef = try ReferenceKernels.mx(x, shape: shape, format: .mxfp4, blockSize: size)
+    for offset in 0..<16 {
+      for inPlace in [false, true] where !inPlace || offset % 5 == 0 {
+        let nv = try Self.run(x, offset: offset, inPlace: inPlace) { xb, ob in
+          _ = try NVFP4.fakeQuant(
+            xb, shape: shape, globalAmax: 2688, blockSize: size, into: ob, blockScales: nil, streamingThreshold: 0)
+        }
+        #expect(KernelFastPathTests.mismatches(nv, nvRef.out).isEmpty, "NVFP4 \(size) offset \(offset) in place \(inPlace)")
+        var codes = [UInt8](repeating: 0, count: blocks)
+        let mx = try codes.withUnsafeMutableBufferPointer { cb in
+          try Self.run(x, offset: offset, inPlace: inPlace) { xb, ob in
+            try MXFormat.mxfp4.fakeQuant(
+              xb, shape: shape, blockSize: size, into: ob, scaleCodes: cb, streamingThreshold: 0)
+          }
+        }
+        #expect(KernelFastPathTests.mismatches(mx, mxRef.out).isEmpty, "MXFP4 \(size) offset \(offset) in place \(inPlace)")
+        #expect(codes == mxRef.codes, "MXFP4 \(size) offset \(offset) codes")
+      }
+    }
+  }
+
+  /// A block size that is not a multiple of 16 takes normal stores even above the streaming
+  /// threshold; a single-block tensor streams through the chunk-end path alone.
+  @Test func otherBlockSizesAndOneBlock() throws {
+    for (blocks, size) in [(300, 8), (1, 16), (1, 32), (3, 48)] {
+      let x = BlockKernelTests.input(blocks: max(blocks, 8), size: size).prefix(blocks * size).map { $0.isInfinite ? 1e30 : $0 }
+      let shape = [blocks, size]
+      let nvRef = try ReferenceKernels.nvfp4(Array(x), shape: shape, globalAmax: 2688, blockSize: size)
+      for offset in [0, 3] {
+        let nv = try Self.run(Array(x), offset: offset, inPlace: false) { xb, ob in
+          _ = try NVFP4.fakeQuant(
+            xb, shape: shape, globalAmax: 2688, blockSize: size, into: ob, blockScales: nil, streamingThreshold: 0)
+        }
+        #expect(KernelFastPathTests.mismatches(nv, nvRef.out).isEmpty, "NVFP4 \(blocks)x\(size) offset \(offset)")
+      }
+    }
+  }
+}

@@ -28,8 +28,9 @@ package protocol BlockScaleRule: Sendable {
 /// same buffer as `x`.
 ///
 /// Outputs of at least `streamingThreshold` bytes are written with streaming stores
-/// (``StreamingStores``): each group's elements go to an aligned staging buffer in L1 first and
-/// are streamed out from there (the output's alignment need not match the blocks').
+/// (``StreamingStores``) straight from the element loop, at 64-byte aligned output vectors that
+/// may straddle two blocks (``runStreamingChunk(_:_:_:_:_:_:)``), when the block size is a
+/// multiple of 16; other block sizes keep normal stores.
 package func runBlockKernel<R: BlockScaleRule>(
   _ rule: R, _ x: UnsafeBufferPointer<Float>, _ out: UnsafeMutableBufferPointer<Float>, blockSize: Int,
   streamingThreshold: Int = StreamingStores.threshold
@@ -52,97 +53,205 @@ private func runBlockKernel<R: BlockScaleRule>(
   let xb = x.baseAddress!, ob = out.baseAddress!
   let blocks = n / blockSize
   let xs = SendableBox(xb), os = SendableBox(ob)
-  let streaming = n &* 4 >= streamingThreshold
+  // Streaming needs 16-float vectors at 64-byte aligned output addresses; with blocks of a
+  // multiple of 16 every such vector spans at most two blocks. Other block sizes (not NVFP4's or
+  // MX's) keep normal stores.
+  let streaming = n &* 4 >= streamingThreshold && blockSize & 15 == 0
   parallelChunks(total: blocks, grain: max(blockGroup, kernelGrain / blockSize)) { r in
-    let stage = streaming ? UnsafeMutableRawPointer.allocate(byteCount: blockGroup &* blockSize &* 4, alignment: 64) : nil
-    defer {
-      if let stage {
-        stage.deallocate()
-        streamFence()
-      }
-    }
-    let staged = stage?.bindMemory(to: Float.self, capacity: blockGroup &* blockSize)
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 &* blockGroup) { scratch in
-      let pa = scratch.baseAddress!, pb = pa + blockGroup, pc = pb + blockGroup, pm = pc + blockGroup
-      var g0 = r.lowerBound
-      while g0 < r.upperBound {
-        let count = min(blockGroup, r.upperBound &- g0)
-        // Phase 1: block maxima, then the lane parameters 16 blocks per vector (the scale
-        // arithmetic is as long per block as the elements' own, so it is vectorized too).
-        var j = 0
-        if blockSize & 15 == 0 {
-          while j &+ 16 <= count {
-            storeVector(blockMaxAbs16(xs.value + (g0 &+ j) &* blockSize, blockSize), pm + j)
-            j &+= 16
-          }
-        }
-        while j < count {
-          pm[j] = blockMaxAbs(xs.value + (g0 &+ j) &* blockSize, blockSize)
-          j &+= 1
-        }
-        j = 0
-        while j &+ 16 <= count {
-          let (a, b, c) = rule.params(blockAmax: loadVector(pm + j), firstBlock: g0 &+ j)
-          storeVector(a, pa + j)
-          storeVector(b, pb + j)
-          storeVector(c, pc + j)
-          j &+= 16
-        }
-        while j < count {
-          let (a, b, c) = rule.params(blockAmax: pm[j], block: g0 &+ j)
-          pa[j] = a
-          pb[j] = b
-          pc[j] = c
-          j &+= 1
-        }
-        // Phase 2: the elements, from L1 (into the staging buffer when streaming), while the next
-        // group's lines are prefetched: phase 1 of that group then finds them in L2 instead of
-        // waiting for memory with the arithmetic units idle.
-        let k = rule.kernel
-        let nextEnd = min(r.upperBound, g0 &+ count &+ blockGroup)
-        for j in 0..<count {
-          let ahead = g0 &+ count &+ j
-          if j & 15 == 0 && ahead < nextEnd {
-            prefetchLines(xs.value + ahead &* blockSize, min(16, nextEnd &- ahead) &* blockSize)
-          }
-          let lo = (g0 &+ j) &* blockSize
-          let src = xs.value + lo, dst = staged.map { $0 + j &* blockSize } ?? os.value + lo
-          let va = SIMD16<Float>(repeating: pa[j]), vb = SIMD16<Float>(repeating: pb[j])
-          let vc = SIMD16<Float>(repeating: pc[j])
-          var i = 0
-          while i &+ 16 <= blockSize {
-            storeVector(k.apply(loadVector(src + i), va, vb, vc), dst + i)
-            i &+= 16
-          }
-          if i < blockSize {
-            let rest = blockSize &- i
-            storePartial(k.apply(loadPartial(src + i, rest), va, vb, vc), dst + i, rest)
-          }
-        }
-        if let staged { streamCopy(staged, to: os.value + g0 &* blockSize, count &* blockSize) }
-        g0 &+= count
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 &* (blockGroup &+ 1)) { scratch in
+      let params = BlockParams(scratch.baseAddress!)
+      if streaming {
+        runStreamingChunk(rule, xs.value, os.value, r, blockSize, params)
+      } else {
+        runChunk(rule, xs.value, os.value, r, blockSize, params)
       }
     }
   }
 }
 
-/// Copies `n` floats to `dst` with streaming stores from its first 64-byte boundary on (normal
-/// stores before it and for the last partial line).
+/// Scratch rows of ``blockGroup`` + 1 floats: the lane parameters `a`, `b`, `c` and the block
+/// maxima `m` of one group of blocks.
+private struct BlockParams {
+  let a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>
+  let c: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>
+  @inline(__always) init(_ base: UnsafeMutablePointer<Float>) {
+    a = base
+    b = base + (blockGroup &+ 1)
+    c = base + 2 &* (blockGroup &+ 1)
+    m = base + 3 &* (blockGroup &+ 1)
+  }
+  /// The three parameters of entry `j` as vectors.
+  @inline(__always) func splat(_ j: Int) -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
+    (SIMD16(repeating: a[j]), SIMD16(repeating: b[j]), SIMD16(repeating: c[j]))
+  }
+}
+
+/// Phase 1 for `count` consecutive blocks from `first`: block maxima into `p.m[at...]`, then the
+/// lane parameters into `p.a/b/c[at...]` (16 blocks per vector where possible).
 @inline(__always)
-private func streamCopy(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, _ n: Int) {
-  let head = min(n, elementsToLineBoundary(dst))
-  var i = 0
-  while i < head {
-    dst[i] = src[i]
-    i &+= 1
+private func blockParams<R: BlockScaleRule>(
+  _ rule: R, _ x: UnsafePointer<Float>, first: Int, count: Int, at: Int, _ blockSize: Int, _ p: BlockParams
+) {
+  var j = 0
+  if blockSize & 15 == 0 {
+    while j &+ 16 <= count {
+      storeVector(blockMaxAbs16(x + (first &+ j) &* blockSize, blockSize), p.m + (at &+ j))
+      j &+= 16
+    }
   }
-  while i &+ 16 <= n {
-    streamVector(loadVector(src + i), dst + i)
-    i &+= 16
+  while j < count {
+    p.m[at &+ j] = blockMaxAbs(x + (first &+ j) &* blockSize, blockSize)
+    j &+= 1
   }
-  while i < n {
-    dst[i] = src[i]
-    i &+= 1
+  j = 0
+  while j &+ 16 <= count {
+    let (a, b, c) = rule.params(blockAmax: loadVector(p.m + (at &+ j)), firstBlock: first &+ j)
+    storeVector(a, p.a + (at &+ j))
+    storeVector(b, p.b + (at &+ j))
+    storeVector(c, p.c + (at &+ j))
+    j &+= 16
+  }
+  while j < count {
+    let (a, b, c) = rule.params(blockAmax: p.m[at &+ j], block: first &+ j)
+    p.a[at &+ j] = a
+    p.b[at &+ j] = b
+    p.c[at &+ j] = c
+    j &+= 1
+  }
+}
+
+/// Prefetches the blocks of the next group, 16 blocks per call, from block `j` of the current
+/// group (`g0 ..< g0 + count`) on; `end` is the chunk's end.
+@inline(__always)
+private func prefetchAhead(_ x: UnsafePointer<Float>, _ j: Int, _ g0: Int, _ count: Int, _ end: Int, _ blockSize: Int) {
+  let ahead = g0 &+ count &+ j
+  let nextEnd = min(end, g0 &+ count &+ blockGroup)
+  if j & 15 == 0 && ahead < nextEnd {
+    prefetchLines(x + ahead &* blockSize, min(16, nextEnd &- ahead) &* blockSize)
+  }
+}
+
+/// The blocks `r` with normal stores: per group, phase 1 then the elements from L1 block by block.
+@inline(__always)
+private func runChunk<R: BlockScaleRule>(
+  _ rule: R, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ r: Range<Int>, _ blockSize: Int,
+  _ p: BlockParams
+) {
+  let k = rule.kernel
+  var g0 = r.lowerBound
+  while g0 < r.upperBound {
+    let count = min(blockGroup, r.upperBound &- g0)
+    blockParams(rule, x, first: g0, count: count, at: 0, blockSize, p)
+    for j in 0..<count {
+      prefetchAhead(x, j, g0, count, r.upperBound, blockSize)
+      let lo = (g0 &+ j) &* blockSize
+      let src = x + lo, dst = out + lo
+      let (va, vb, vc) = p.splat(j)
+      var i = 0
+      while i &+ 16 <= blockSize {
+        storeVector(k.apply(loadVector(src + i), va, vb, vc), dst + i)
+        i &+= 16
+      }
+      if i < blockSize {
+        let rest = blockSize &- i
+        storePartial(k.apply(loadPartial(src + i, rest), va, vb, vc), dst + i, rest)
+      }
+    }
+    g0 &+= count
+  }
+}
+
+/// The blocks `r` (block size a multiple of 16) with streaming stores (``StreamingStores``)
+/// straight from the element loop; NVFP4's 16 and MX's 32 are compiled as constants.
+///
+/// Not inlined on purpose: in the worker closure of ``runBlockKernel(_:_:_:blockSize:)`` the
+/// inline C streaming store (``streamVector(_:_:)``) stayed an out-of-line call per vector, with
+/// every vector register spilled around it (the same happened to the C prefetch, see
+/// ``prefetchLines(_:_:)``); in a plain function it is one `vmovntps`. An earlier form staged each
+/// group's output in an L1 buffer and copied it out in a burst of such calls.
+@inline(never)
+private func runStreamingChunk<R: BlockScaleRule>(
+  _ rule: R, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ r: Range<Int>, _ blockSize: Int,
+  _ p: BlockParams
+) {
+  switch blockSize {
+  case 16: streamBlocks(rule, x, out, r, 16, p)
+  case 32: streamBlocks(rule, x, out, r, 32, p)
+  default: streamBlocks(rule, x, out, r, blockSize, p)
+  }
+  streamFence()
+}
+
+/// The blocks `r` (block size a multiple of 16) with streaming stores.
+///
+/// The output's first 64-byte boundary is `h` elements into the chunk (`0 ..< 16`); those `h`
+/// elements get a normal partial store, and from there every 16-float vector starts on a line
+/// boundary. Each block owns the vectors starting at its elements `h`, `h + 16`, …; all but the
+/// last lie inside the block, and the last one's first `16 - h` lanes are this block's and its
+/// other `h` the next block's, so that vector takes its parameters lane-wise from the two blocks
+/// (one select per parameter). The next block's parameters must be known before this block's
+/// last vector, so phase 1 runs one block ahead: a group's entries `1 ... count` are blocks
+/// `g0 + 1 ... g0 + count` (entry 0, block `g0`, is carried over from the previous group). That
+/// also keeps `out == x` correct: every block's maximum is read before the vector that
+/// overwrites its first `h` elements is stored. At the chunk's end the last vector is a partial
+/// normal store of `16 - h` elements (the elements after it belong to another chunk).
+@inline(__always)
+private func streamBlocks<R: BlockScaleRule>(
+  _ rule: R, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ r: Range<Int>, _ blockSize: Int,
+  _ p: BlockParams
+) {
+  let k = rule.kernel
+  let vectorsPerBlock = blockSize >> 4
+  let h = elementsToLineBoundary(out + r.lowerBound &* blockSize)
+  let lanes = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+  let own = lanes .< SIMD16<Int32>(repeating: Int32(16 &- h))
+  blockParams(rule, x, first: r.lowerBound, count: 1, at: 0, blockSize, p)
+  if h > 0 {
+    let (va, vb, vc) = p.splat(0)
+    let lo = r.lowerBound &* blockSize
+    storePartial(k.apply(loadPartial(x + lo, h), va, vb, vc), out + lo, h)
+  }
+  var g0 = r.lowerBound
+  while g0 < r.upperBound {
+    let count = min(blockGroup, r.upperBound &- g0)
+    // Entries 1 ... count: the next `count` blocks, as far as the chunk has them.
+    let ahead = min(count, r.upperBound &- g0 &- 1)
+    blockParams(rule, x, first: g0 &+ 1, count: ahead, at: 1, blockSize, p)
+    let last = ahead < count ? count &- 1 : count  // the chunk's last block, handled after the loop
+    for j in 0..<last {
+      prefetchAhead(x, j, g0, count, r.upperBound, blockSize)
+      let lo = (g0 &+ j) &* blockSize &+ h
+      let src = x + lo, dst = out + lo
+      let (va, vb, vc) = p.splat(j)
+      var i = 0
+      for _ in 1..<vectorsPerBlock {
+        streamVector(k.apply(loadVector(src + i), va, vb, vc), dst + i)
+        i &+= 16
+      }
+      let (na, nb, nc) = p.splat(j &+ 1)
+      let wa = laneSelect(own, va, na), wb = laneSelect(own, vb, nb), wc = laneSelect(own, vc, nc)
+      streamVector(k.apply(loadVector(src + i), wa, wb, wc), dst + i)
+    }
+    if last < count {
+      let lo = (g0 &+ last) &* blockSize &+ h
+      let src = x + lo, dst = out + lo
+      let (va, vb, vc) = p.splat(last)
+      var i = 0
+      for _ in 1..<vectorsPerBlock {
+        streamVector(k.apply(loadVector(src + i), va, vb, vc), dst + i)
+        i &+= 16
+      }
+      if h == 0 {
+        streamVector(k.apply(loadVector(src + i), va, vb, vc), dst + i)
+      } else {
+        storePartial(k.apply(loadPartial(src + i, 16 &- h), va, vb, vc), dst + i, 16 &- h)
+      }
+    } else {
+      p.a[0] = p.a[count]
+      p.b[0] = p.b[count]
+      p.c[0] = p.c[count]
+    }
+    g0 &+= count
   }
 }
 
