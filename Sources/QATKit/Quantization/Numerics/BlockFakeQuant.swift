@@ -211,6 +211,19 @@ private func streamBlocks<R: BlockScaleRule>(
     let lo = r.lowerBound &* blockSize
     storePartial(k.apply(loadPartial(x + lo, h), va, vb, vc), out + lo, h)
   }
+  // Streams a block's vectors but its last one (which may straddle into the next block) and
+  // returns that vector's offset.
+  @inline(__always) func streamAllButLast(
+    _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+    _ va: SIMD16<Float>, _ vb: SIMD16<Float>, _ vc: SIMD16<Float>
+  ) -> Int {
+    var i = 0
+    for _ in 1..<vectorsPerBlock {
+      streamVector(k.apply(loadVector(src + i), va, vb, vc), dst + i)
+      i &+= 16
+    }
+    return i
+  }
   var g0 = r.lowerBound
   while g0 < r.upperBound {
     let count = min(blockGroup, r.upperBound &- g0)
@@ -223,11 +236,7 @@ private func streamBlocks<R: BlockScaleRule>(
       let lo = (g0 &+ j) &* blockSize &+ h
       let src = x + lo, dst = out + lo
       let (va, vb, vc) = p.splat(j)
-      var i = 0
-      for _ in 1..<vectorsPerBlock {
-        streamVector(k.apply(loadVector(src + i), va, vb, vc), dst + i)
-        i &+= 16
-      }
+      let i = streamAllButLast(src, dst, va, vb, vc)
       let (na, nb, nc) = p.splat(j &+ 1)
       let wa = laneSelect(own, va, na), wb = laneSelect(own, vb, nb), wc = laneSelect(own, vc, nc)
       streamVector(k.apply(loadVector(src + i), wa, wb, wc), dst + i)
@@ -236,11 +245,7 @@ private func streamBlocks<R: BlockScaleRule>(
       let lo = (g0 &+ last) &* blockSize &+ h
       let src = x + lo, dst = out + lo
       let (va, vb, vc) = p.splat(last)
-      var i = 0
-      for _ in 1..<vectorsPerBlock {
-        streamVector(k.apply(loadVector(src + i), va, vb, vc), dst + i)
-        i &+= 16
-      }
+      let i = streamAllButLast(src, dst, va, vb, vc)
       if h == 0 {
         streamVector(k.apply(loadVector(src + i), va, vb, vc), dst + i)
       } else {
